@@ -1,0 +1,1 @@
+"""Turn files into clean, titled lessons and chunks."""

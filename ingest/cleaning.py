@@ -1,0 +1,199 @@
+"""Remove the noise that scraped articles carry, keeping the author's text and script.
+
+Inline noise (HTML entities, pinyin annotations, stray spaces) is fixed in every block;
+line noise (image placeholders, bylines, repeated titles, source lines, footers and
+"related content" tails) is dropped, with source lines kept as document metadata.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.entities import html5
+
+from kb.domain import Block, Heading, Paragraph, Table
+from kb.textnorm import CJK_CHAR
+
+CJK = f"[{CJK_CHAR}]"
+# Sentence-final punctuation in both widths; closing quotes may follow it.
+SENTENCE_END = "。！？!?；;…"
+CLAUSE_PUNCT = "，、,：:；;"
+CJK_PUNCT = "，。、：；！？「」『』“”‘’（）《》【】—…·"
+
+_ENTITY_RE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
+_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿü"
+_PINYIN_RE = re.compile(rf"(?<={CJK})[(（]([a-z{_TONED}]{{1,7}})[)）]")
+_SPACE_BEFORE_PUNCT_RE = re.compile(rf"\s+(?=[{re.escape(CJK_PUNCT)}])|(?<={CJK})\s+(?=[,.:;!?])")
+_SPACE_AFTER_PUNCT_RE = re.compile(rf"(?<=[{re.escape(CJK_PUNCT)}])\s+|(?<=[,.:;!?])\s+(?={CJK})")
+_MULTISPACE_RE = re.compile(r"[ \t\u3000\xa0]{2,}")
+
+# A long line whose sentences are separated by spaces is a page flattened into one line.
+FLATTENED_LINE_CHARS = 400
+_FLATTENED_BREAK_RE = re.compile(rf"(?<=[{re.escape(SENTENCE_END)}：:」』”])\s+|(?<={CJK})\s+(?={CJK})")
+
+_PLACEHOLDER_RE = re.compile(
+    r"^[\[【(（]?\s*(文章图片|图片|圖片|图|image|img|photo|视频|點擊查看大圖|点击查看大图|点击图片查看大图)\s*\d*\s*[\]】)）]?$",
+    re.IGNORECASE,
+)
+_INLINE_PLACEHOLDER_RE = re.compile(r"[\[【](图片|圖片|image|img)[\]】]", re.IGNORECASE)
+_SOURCE_KEYS = (
+    "来源于|来源|內容來源|内容来源|來源|出处|出處|来自|來自|作者|文|编辑|編輯|责编|责任编辑|原标题|原文链接|原文|"
+    "网址|網址|链接|转载自|本文来源|图片来源|分享嘉宾|嘉宾|整理|撰文|摄影|source|author|via"
+)
+# "来源于微信公众号:X" names the channel between the key and the colon.
+_SOURCE_LINE_RE = re.compile(
+    rf"^\s*(?:({_SOURCE_KEYS})|(来源于|来自|來自|转载自|本文来自)[^:：。！？!?，,]{{1,8}})\s*[:：]\s*(.+)$", re.IGNORECASE
+)
+_ATTRIBUTION_RE = re.compile(r"^(部分)?(观点|內容|内容|文章|本文)?(源自|摘自|选自|转自|整理自)\s*(.+)$")
+_BYLINE_RE = re.compile(r"^[^。！？!?，,；;]{1,20}[|｜][^。！？!?，,；;]{1,20}$")
+_TAIL_MARKER_RE = re.compile(
+    r"^\s*(相关内容|相關內容|相关阅读|相關閱讀|相关文章|相关推荐|推荐阅读|推薦閱讀|延伸阅读|猜你喜欢|热门推荐|热门文章|"
+    r"更多阅读|往期回顾|往期推荐|精彩推荐|related( content| articles| posts)?|recommended( reading)?|read more)\s*[:：]?\s*$",
+    re.IGNORECASE,
+)
+_ONLY_PUNCT_RE = re.compile(rf"^[\s|｜\-—_=*·•>▼▲■□◆◇.。,，]*$")
+
+# Footers (source lines, promotions) are only trusted near the end of an article.
+FOOTER_ZONE = 0.6
+HEADER_LINES = 15
+
+
+@dataclass
+class CleanedBlocks:
+    blocks: list[Block]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def clean_inline(text: str) -> str:
+    """Fix entities, pinyin annotations and spacing inside one piece of text."""
+    text = _ENTITY_RE.sub(_decode_entity, text)
+    text = _PINYIN_RE.sub("", text)
+    text = text.replace("\u200b", "").replace("\ufeff", "")
+    text = _INLINE_PLACEHOLDER_RE.sub("", text)
+    text = _SPACE_BEFORE_PUNCT_RE.sub("", text)
+    text = _SPACE_AFTER_PUNCT_RE.sub("", text)
+    text = _MULTISPACE_RE.sub(" ", text)
+    return text.strip()
+
+
+def _decode_entity(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name.startswith("#"):
+        try:
+            code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
+            return chr(code)
+        except (ValueError, OverflowError):
+            return match.group(0)
+    # Without a semicolon the entity may run into following letters (&rdquoVS): take the longest entity prefix.
+    for end in range(len(name), 1, -1):
+        decoded = html5.get(name[:end] + ";")
+        if decoded is not None:
+            return decoded + name[end:]
+    return match.group(0)
+
+
+def split_flattened(text: str) -> list[str]:
+    """Split a page that was flattened into one long line back into paragraphs."""
+    if len(text) < FLATTENED_LINE_CHARS:
+        return [text]
+    return [part for part in _FLATTENED_BREAK_RE.split(text) if part.strip()]
+
+
+def clean_blocks(blocks: list[Block], *, title: str | None = None) -> CleanedBlocks:
+    """Clean every block and drop line noise; source lines become metadata."""
+    metadata: dict[str, str] = {}
+    expanded: list[Block] = []
+    for block in blocks:
+        if isinstance(block, Paragraph):
+            raw_parts = split_flattened(block.text.strip())
+            expanded.extend(Paragraph(clean_inline(part), block.list_item) for part in raw_parts)
+        elif isinstance(block, Heading):
+            expanded.append(Heading(block.level, clean_inline(block.text)))
+        else:
+            expanded.append(
+                Table(
+                    tuple(clean_inline(c) for c in block.header),
+                    tuple(tuple(clean_inline(c) for c in row) for row in block.rows),
+                )
+            )
+
+    title_key = _compact_title(title)
+    total_chars = sum(_block_chars(b) for b in expanded) or 1
+    seen_chars = 0
+    kept: list[Block] = []
+    previous_was_metadata = False
+    for index, block in enumerate(expanded):
+        seen_chars += _block_chars(block)
+        if isinstance(block, Table):
+            kept.append(block)
+            previous_was_metadata = False
+            continue
+        text = block.text
+        in_footer_zone = seen_chars / total_chars >= FOOTER_ZONE
+        if _TAIL_MARKER_RE.match(text) and (in_footer_zone or index > len(expanded) / 2):
+            break
+        if isinstance(block, Paragraph):
+            if title_key:
+                text = text.replace(f"【{title}】", "").strip()
+            if not text or _ONLY_PUNCT_RE.match(text) or _PLACEHOLDER_RE.match(text):
+                continue
+            source = _source_line(text) if index < HEADER_LINES or in_footer_zone else None
+            if source is not None:
+                key, value = source
+                metadata.setdefault(key, value)
+                previous_was_metadata = True
+                if in_footer_zone:
+                    break  # everything after a trailing source line is site footer or promotion
+                continue
+            if index < HEADER_LINES and _BYLINE_RE.match(text):
+                metadata.setdefault("byline", text)
+                previous_was_metadata = True
+                continue
+            if index < HEADER_LINES and previous_was_metadata and len(text) <= 8 and _is_bare(text):
+                metadata.setdefault("category", text)
+                continue
+            if title_key and _compact_title(text) == title_key:
+                continue  # the title, kept separately, and its repeats by the page template
+            block = Paragraph(text, block.list_item)
+        previous_was_metadata = False
+        kept.append(block)
+    return CleanedBlocks(kept, metadata)
+
+
+def _source_line(text: str) -> tuple[str, str] | None:
+    match = _SOURCE_LINE_RE.match(text)
+    if match and len(text) <= 120:
+        return _metadata_key(match.group(1) or match.group(2)), match.group(3).strip()
+    match = _ATTRIBUTION_RE.match(text)
+    if match and len(text) <= 60 and not any(p in text for p in "。！？!?"):
+        return "attribution", match.group(4).strip()
+    return None
+
+
+def _metadata_key(label: str) -> str:
+    label = label.lower()
+    if label in {"作者", "文", "撰文", "author", "整理", "摄影"}:
+        return "author"
+    if label in {"网址", "網址", "链接", "原文链接", "原文"}:
+        return "url"
+    if label in {"分享嘉宾", "嘉宾"}:
+        return "speaker"
+    if label in {"编辑", "編輯", "责编", "责任编辑"}:
+        return "editor"
+    if label == "原标题":
+        return "original_title"
+    return "source"
+
+
+def _is_bare(text: str) -> bool:
+    return not any(ch in text for ch in SENTENCE_END + CLAUSE_PUNCT)
+
+
+def _compact_title(text: str | None) -> str:
+    return re.sub(r"\W", "", text or "")
+
+
+def _block_chars(block: Block) -> int:
+    if isinstance(block, Table):
+        return sum(len(c) for row in block.rows for c in row)
+    return len(block.text)

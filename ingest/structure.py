@@ -1,0 +1,207 @@
+"""Recover a section tree from cleaned blocks.
+
+Markdown, HTML and .docx bring their headings; plain text and PDF need them found in the
+patterns Chinese articles use: ``01 .标题``, ``1.标题``, ``一、``, ``（一）``, ``①``, banners such as
+``▼标题▼`` and short stand-alone lines without closing punctuation. Levels follow the order in
+which marker styles first appear; a numbering that restarts at one inside a section nests.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kb.domain import Block, Heading, Paragraph, Section, Table
+
+SENTENCE_END = "。！？!?；;…"
+CLOSERS = "”’」』》）)】\"'"
+_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+_MARKERS: list[tuple[str, re.Pattern[str]]] = [
+    ("chapter", re.compile(r"^第([一二三四五六七八九十\d]{1,3})[章节部分篇讲]\s*[、:：.．]?\s*")),
+    ("decimal", re.compile(r"^(\d{1,2})\s*[.．、]\s*(?=[^\d\s])")),
+    ("cjk", re.compile(r"^([一二三四五六七八九十]{1,3})\s*[、.．]\s*")),
+    ("paren-cjk", re.compile(r"^[（(]([一二三四五六七八九十]{1,3})[）)]\s*")),
+    ("paren-decimal", re.compile(r"^[（(](\d{1,2})[）)]\s*")),
+    ("circled", re.compile(r"^([\u2460-\u2473])\s*")),
+]
+_BANNER_RE = re.compile(r"^[▼▲■◆●★☆◎※]+\s*(.{1,30}?)\s*[▼▲■◆●★☆◎※]*$")
+
+# Limits that separate a heading from a numbered or short paragraph.
+NUMBERED_HEADING_CHARS = 60
+SHORT_LINE_HEADING_CHARS = 25
+LABEL_HEADING_CHARS = 12
+
+
+@dataclass(frozen=True)
+class HeadingMatch:
+    style: str
+    number: int | None
+    title: str
+    rest: str  # text of the same paragraph that follows the heading, kept as body
+
+
+def build_sections(blocks: list[Block], *, structured: bool, title: str | None = None) -> Section:
+    """Return the root section (the preamble) whose children form the document's tree."""
+    has_headings = any(isinstance(b, Heading) for b in blocks)
+    if structured and has_headings:
+        return _tree_from_headings(blocks, title)
+    return _tree_from_patterns(blocks, title)
+
+
+def _tree_from_headings(blocks: list[Block], title: str | None) -> Section:
+    root = Section(title=title, level=0, heading_path=())
+    stack: list[Section] = [root]
+    headings = [b for b in blocks if isinstance(b, Heading)]
+    top = min(h.level for h in headings)
+    # A single top-level heading that opens the document, above deeper ones, is the document's title.
+    top_is_title = headings[0].level == top and sum(h.level == top for h in headings) == 1 and len(headings) > 1
+    for block in blocks:
+        if isinstance(block, Heading):
+            if top_is_title and block is headings[0]:
+                root.title = root.title or block.text
+                continue
+            while len(stack) > 1 and stack[-1].level >= block.level:
+                stack.pop()
+            parent = stack[-1]
+            section = Section(block.text, block.level, parent.heading_path + (block.text,))
+            parent.children.append(section)
+            stack.append(section)
+        else:
+            stack[-1].blocks.append(block)
+    return root
+
+
+@dataclass
+class _Open:
+    style: str
+    number: int | None
+    section: Section
+
+
+def _tree_from_patterns(blocks: list[Block], title: str | None) -> Section:
+    root = Section(title=title, level=0, heading_path=())
+    stack: list[_Open] = []
+    style_rank: dict[str, int] = {}
+    for index, block in enumerate(blocks):
+        match = detect_heading(block, blocks[index - 1] if index else None, blocks[index + 1] if index + 1 < len(blocks) else None)
+        if match is None:
+            (stack[-1].section if stack else root).blocks.append(block)
+            continue
+        style_rank.setdefault(match.style, len(style_rank))
+        _place(stack, match)
+        parent = stack[-1].section if stack else root
+        section = Section(match.title, len(stack) + 1, parent.heading_path + (match.title,))
+        parent.children.append(section)
+        stack.append(_Open(match.style, match.number, section))
+        if match.rest:
+            section.blocks.append(Paragraph(match.rest))
+    return root
+
+
+def _place(stack: list[_Open], match: HeadingMatch) -> None:
+    """Pop the stack to where a heading of this style and number belongs."""
+    for depth in range(len(stack) - 1, -1, -1):
+        open_ = stack[depth]
+        if open_.style != match.style:
+            continue
+        restarts = match.number == 1 and open_.number is not None and open_.number >= 1
+        if restarts and depth == len(stack) - 1:
+            return  # a list that starts again at one inside a numbered section nests below it
+        if restarts:
+            continue
+        del stack[depth:]
+        return
+    # A style not open yet nests under the current section.
+
+
+def detect_heading(block: Block, previous: Block | None, following: Block | None) -> HeadingMatch | None:
+    """Recognise a heading in a plain-text paragraph, or return None."""
+    if not isinstance(block, Paragraph) or block.list_item:
+        return None
+    text = block.text.strip()
+    banner = _BANNER_RE.match(text)
+    if banner:
+        return HeadingMatch("banner", None, banner.group(1).strip(), "")
+    for style, pattern in _MARKERS:
+        marker = pattern.match(text)
+        if marker:
+            return _numbered(style, _number(marker.group(1)), text[marker.end():].strip())
+    if _is_short_line_heading(text, previous, following):
+        return HeadingMatch("line", None, text, "")
+    return None
+
+
+def _numbered(style: str, number: int | None, body: str) -> HeadingMatch | None:
+    if not body:
+        return None
+    first, rest = split_first_sentence(body)
+    if not rest:
+        if len(first) > NUMBERED_HEADING_CHARS:
+            return None
+        return HeadingMatch(style, number, strip_end_punct(first), "")
+    if len(first) <= LABEL_HEADING_CHARS:
+        # A terse label run into its paragraph ("一、价值评价要素。大多数…") is its own style: it usually nests.
+        return HeadingMatch(f"{style}+label", number, strip_end_punct(first), rest)
+    if len(first) <= NUMBERED_HEADING_CHARS:
+        return HeadingMatch(style, number, strip_end_punct(first), rest)
+    return None
+
+
+def _is_short_line_heading(text: str, previous: Block | None, following: Block | None) -> bool:
+    if not text or len(text) > SHORT_LINE_HEADING_CHARS or ends_sentence(text) or text[-1] in ":：":
+        return False
+    if sum(text.count(c) for c in "，,、") > 1:
+        return False
+    if not isinstance(following, Paragraph) or following.list_item:
+        return False
+    if isinstance(previous, Paragraph) and not ends_sentence(previous.text) and not _looks_like_heading(previous.text):
+        return False  # a run of unpunctuated lines is a list, not a heading
+    return len(following.text) > len(text)
+
+
+def _looks_like_heading(text: str) -> bool:
+    return any(p.match(text) for _, p in _MARKERS) or bool(_BANNER_RE.match(text))
+
+
+def ends_sentence(text: str) -> bool:
+    stripped = text.rstrip().rstrip(CLOSERS)
+    return bool(stripped) and stripped[-1] in SENTENCE_END
+
+
+def strip_end_punct(text: str) -> str:
+    return text.strip().rstrip("。；;，,：:").strip()
+
+
+def split_first_sentence(text: str) -> tuple[str, str]:
+    """The first sentence (with its closing quote) and the rest."""
+    match = re.search(rf"[{re.escape(SENTENCE_END)}]+[{re.escape(CLOSERS)}]*", text)
+    if not match or match.end() >= len(text):
+        return text.strip(), ""
+    return text[: match.end()].strip(), text[match.end():].strip()
+
+
+def _number(token: str) -> int | None:
+    if token.isascii() and token.isdigit():
+        return int(token)
+    if "\u2460" <= token <= "\u2473":
+        return ord(token) - 0x2460 + 1
+    if token == "十":
+        return 10
+    if "十" in token:
+        tens, _, ones = token.partition("十")
+        return (_CN_DIGITS.get(tens, 1) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
+    return _CN_DIGITS.get(token)
+
+
+def iter_sections(root: Section):
+    """Depth-first, document order."""
+    yield root
+    for child in root.children:
+        yield from iter_sections(child)
+
+
+def block_text(block: Block) -> str:
+    if isinstance(block, Table):
+        return " ".join(block.header) + " " + " ".join(" ".join(r) for r in block.rows)
+    return block.text

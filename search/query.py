@@ -1,0 +1,81 @@
+"""Query normalisation and bilingual glossary expansion."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from kb.errors import BadFileError, BadFieldError
+from kb.textnorm import fold, has_cjk, to_simplified
+
+MAX_QUERY_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Query:
+    raw: str
+    text: str  # NFKC + simplified script, case kept: what the embedder sees
+    folded: str  # lower-cased too: what lexical matching sees
+    expansions: tuple[str, ...]  # glossary terms in the other language (and synonyms)
+
+
+def normalise(raw: str) -> str:
+    return to_simplified(unicodedata.normalize("NFKC", raw)).strip()
+
+
+class Glossary:
+    """Groups of terms that mean the same, in English and Chinese; editable in corpus/glossary.yaml."""
+
+    def __init__(self, groups: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> None:
+        self.groups = groups
+        self._patterns = [
+            [(_term_pattern(term), term) for term in (*english, *chinese)] for english, chinese in groups
+        ]
+
+    @classmethod
+    def load(cls, path: Path | None) -> "Glossary":
+        if path is None or not Path(path).exists():
+            return cls([])
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise BadFileError(path, f"invalid YAML: {exc}") from exc
+        groups = []
+        for index, entry in enumerate(data.get("terms") or []):
+            if not isinstance(entry, dict):
+                raise BadFileError(path, f"term #{index + 1} must be a mapping with en and zh lists")
+            english = tuple(fold(str(t)) for t in entry.get("en") or [])
+            chinese = tuple(fold(str(t)) for t in entry.get("zh") or [])
+            if english or chinese:
+                groups.append((english, chinese))
+        return cls(groups)
+
+    def expand(self, folded_query: str) -> tuple[str, ...]:
+        """Terms of every group the query mentions, in the language the query lacks."""
+        query_is_chinese = has_cjk(folded_query)
+        extra: list[str] = []
+        for (english, chinese), patterns in zip(self.groups, self._patterns):
+            if any(pattern.search(folded_query) for pattern, _ in patterns):
+                extra.extend(english if query_is_chinese else chinese)
+        return tuple(dict.fromkeys(t for t in extra if t not in folded_query))
+
+
+def _term_pattern(term: str) -> re.Pattern[str]:
+    if has_cjk(term):
+        return re.compile(re.escape(term))
+    # English terms match whole words, with an optional plural s.
+    return re.compile(rf"(?<![a-z]){re.escape(term)}s?(?![a-z])")
+
+
+def parse_query(raw: str, glossary: Glossary) -> Query:
+    if not raw or not raw.strip():
+        raise BadFieldError("query", "is empty")
+    if len(raw) > MAX_QUERY_CHARS:
+        raise BadFieldError("query", f"is longer than {MAX_QUERY_CHARS} characters")
+    text = normalise(raw)
+    folded = fold(text)
+    return Query(raw=raw, text=text, folded=folded, expansions=glossary.expand(folded))

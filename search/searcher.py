@@ -1,0 +1,107 @@
+"""Hybrid search: normalise the query, retrieve lexically and densely, fuse, group by lesson."""
+
+from __future__ import annotations
+
+import re
+
+from kb.catalog import Catalog
+from kb.domain import Chunk, Lesson, SearchFilters, SearchResult
+from kb.embedding import Embedder, fingerprint
+from kb.textnorm import compact, fold
+from kb.vector_index import VectorIndex
+from search.dense import dense_search
+from search.fusion import FusionWeights, reciprocal_rank_fusion
+from search.lexical import lexical_search, query_tokens
+from search.query import Glossary, Query, parse_query
+
+CANDIDATES = 100
+# A query that quotes this many letters or characters of a chunk verbatim is a quotation of it.
+MIN_QUOTE_CHARS = 10
+QUOTE_BONUS = 1.0
+MAX_K = 100
+
+
+class Searcher:
+    def __init__(
+        self,
+        catalog: Catalog,
+        index: VectorIndex,
+        embedder: Embedder,
+        glossary: Glossary,
+        weights: FusionWeights = FusionWeights(),
+    ) -> None:
+        index.check_model(fingerprint(embedder))
+        self.catalog = catalog
+        self.index = index
+        self.embedder = embedder
+        self.glossary = glossary
+        self.weights = weights
+
+    def parse(self, raw: str) -> Query:
+        return parse_query(raw, self.glossary)
+
+    def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> list[SearchResult]:
+        """Best lessons for the query; at most ``per_lesson`` results (chunks) from one lesson."""
+        query = self.parse(raw_query)
+        filters = filters or SearchFilters()
+        k = max(1, min(int(k), MAX_K))
+        document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
+        lexical = lexical_search(self.catalog, query, filters, CANDIDATES)
+        dense = dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)
+        scores = reciprocal_rank_fusion(
+            [([cid for cid, _, _ in lexical], self.weights.lexical), ([cid for cid, _ in dense], self.weights.dense)],
+            self.weights.rank_constant,
+        )
+        chunks = self.catalog.get_chunks(list(scores))
+        quoted = compact(query.text)
+        if len(quoted) >= MIN_QUOTE_CHARS:
+            for chunk_id, chunk in chunks.items():
+                if quoted in compact(chunk.text):
+                    scores[chunk_id] += QUOTE_BONUS
+        ranked = sorted((cid for cid in scores if cid in chunks), key=lambda cid: -scores[cid])
+        picked: list[Chunk] = []
+        per: dict[str, int] = {}
+        for chunk_id in ranked:
+            chunk = chunks[chunk_id]
+            if per.get(chunk.lesson_id, 0) >= per_lesson:
+                continue
+            per[chunk.lesson_id] = per.get(chunk.lesson_id, 0) + 1
+            picked.append(chunk)
+            if len(picked) >= k:
+                break
+        lessons = self.catalog.get_lessons(list(dict.fromkeys(c.lesson_id for c in picked)))
+        terms = query_tokens(query)
+        return [_result(chunk, lessons[chunk.lesson_id], scores[chunk.id], terms) for chunk in picked if chunk.lesson_id in lessons]
+
+
+def _result(chunk: Chunk, lesson: Lesson, score: float, terms: list[str]) -> SearchResult:
+    return SearchResult(
+        lesson_id=lesson.id,
+        title=lesson.title,
+        text=chunk.text,
+        heading_path=lesson.heading_path,
+        source=lesson.source,
+        score=score,
+        chunk_id=chunk.id,
+        highlights=highlight_spans(chunk.text, terms),
+        kind=lesson.kind,
+        outcome=lesson.fields.get("outcome"),
+        tags=lesson.tags,
+    )
+
+
+def highlight_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    """Character spans of the query's terms in the shown text (matched on the folded form)."""
+    folded = "".join(f if len(f := fold(ch)) == 1 else ch.lower() for ch in text)
+    spans: list[tuple[int, int]] = []
+    for term in sorted({t for t in terms if len(t) > 1 or re.match(r"[\u4e00-\u9fff]", t)}, key=len, reverse=True):
+        for match in re.finditer(re.escape(term), folded):
+            spans.append((match.start(), match.end()))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
