@@ -6,20 +6,10 @@ import hashlib
 import re
 
 from kb.domain import Block, Chunk, Lesson, Paragraph, Table
+from kb.textnorm import split_sentences
 from ingest.lessons import render_table
 
-_SENTENCE_RE = re.compile(r"[^。！？!?；;…]*(?:[。！？!?；;…]+[”’」』）)\"']*|$)")
-_LATIN_SENTENCE_RE = re.compile(r"(?<=[a-zA-Z\)\"'][.!?])\s+(?=[A-Z\"'(])")
 _CLAUSE_RE = re.compile(r"(?<=[，、,：:；;])")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of mixed Chinese/English text, punctuation kept with the sentence it ends."""
-    sentences: list[str] = []
-    for piece in _SENTENCE_RE.findall(text):
-        if piece.strip():
-            sentences.extend(s for s in _LATIN_SENTENCE_RE.split(piece) if s.strip())
-    return sentences
 
 
 def _fit(sentence: str, target: int, hard_max: int) -> list[str]:

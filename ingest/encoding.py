@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import unicodedata
+from functools import lru_cache
 from pathlib import Path
 
 from charset_normalizer import from_bytes
@@ -44,14 +45,16 @@ _COMMON_HANZI = frozenset(
 )
 _WESTERN_PUNCTUATION = frozenset("\u00a0‘’“”–—…€•™")
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+# Enough text to tell the readings apart; scoring a whole book would only cost time.
+_SAMPLE_CHARS = 100_000
 
 
 def decode_bytes(data: bytes, path: Path, declared: str | None = None) -> tuple[str, str]:
     """Return the text of ``data`` with newlines normalised to ``\\n``, and the encoding used.
 
-    Tries a byte-order mark, then strict UTF-8, then the ``declared`` encoding (an HTML charset)
-    if the bytes decode cleanly with it, then the legacy encodings, choosing among the legacy
-    readings the one that looks most like real Chinese or Western text.
+    Tries a byte-order mark, then (refusing NUL bytes as binary) strict UTF-8, then the
+    ``declared`` encoding (an HTML charset) if the bytes decode cleanly with it, then the legacy
+    encodings, choosing the reading that looks most like real Chinese or Western text.
     """
     text, encoding = _decode(data, path, declared)
     return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
@@ -64,16 +67,16 @@ def _decode(data: bytes, path: Path, declared: str | None) -> tuple[str, str]:
                 return data[len(bom) :].decode(encoding), encoding
             except UnicodeDecodeError:
                 raise BadFileError(path, f"cannot decode the text as {encoding}") from None
+    if b"\x00" in data:
+        raise BadFileError(path, "binary file")
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    if b"\x00" in data:
-        raise BadFileError(path, "binary file")
     if declared and (text := _strict(data, declared)) is not None and not _has_impossible_chars(text):
         return text, codecs.lookup(declared).name
-    readings = [(encoding, text) for encoding in _candidate_order(data) if (text := _strict(data, encoding)) is not None]
-    readings = [(encoding, text) for encoding, text in readings if not _has_impossible_chars(text)]
+    readings = [(encoding, _strict(data, encoding)) for encoding in _candidate_order(data)]
+    readings = [(encoding, text) for encoding, text in readings if text is not None and not _has_impossible_chars(text)]
     if not readings:
         raise BadFileError(path, "cannot detect the text encoding")
     # max() keeps the first of equal scores, so ties go to charset-normalizer's ranking.
@@ -105,11 +108,21 @@ def _has_impossible_chars(text: str) -> bool:
 def _plausibility(text: str) -> int:
     """Score a reading: common Chinese characters and Western letters inside words count for it,
     rare ideographs and stray symbols (what a wrong codec produces) count against it."""
-    return sum(_char_score(text, index) for index, char in enumerate(text) if not char.isascii())
+    sample = text[:_SAMPLE_CHARS]
+    score = 0
+    for index, char in enumerate(sample):
+        if char.isascii():
+            continue
+        char_score = _char_score(char)
+        if char_score is None:
+            char_score = 1 if _touches_ascii(sample, index) else -1
+        score += char_score
+    return score
 
 
-def _char_score(text: str, index: int) -> int:
-    char = text[index]
+@lru_cache(maxsize=8192)
+def _char_score(char: str) -> int | None:
+    """A character's score on its own; None for Western letters, which depend on their neighbours."""
     if char in _COMMON_HANZI:
         return 2
     if _is_level_one_hanzi(char):
@@ -117,7 +130,7 @@ def _char_score(text: str, index: int) -> int:
     if _is_cjk_punctuation(char):
         return 1
     if _is_western(char):
-        return 1 if _touches_ascii(text, index) else -1
+        return None
     return -1
 
 

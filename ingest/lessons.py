@@ -15,6 +15,7 @@ from typing import Any
 import jieba.analyse
 
 from kb.domain import REVIEW_FIELDS, Block, Lesson, LessonKind, Paragraph, Section, Table
+from kb.textnorm import has_cjk
 from ingest.structure import block_text, iter_sections, split_first_sentence, strip_end_punct
 
 # A headingless preamble shorter than this is an introduction, kept as the document's summary.
@@ -78,12 +79,17 @@ def derive_title(text: str) -> str:
 
 
 def shorten(text: str, limit: int = TITLE_CHARS) -> str:
+    """Cut a title at a clause boundary; English titles get more room and are cut between words."""
     text = text.strip()
+    if not has_cjk(text):
+        limit = limit * 5 // 2
     if len(text) <= limit:
         return strip_end_punct(text)
     cut = max(text.rfind(p, 0, limit) for p in "，,、：:；;")
     if cut >= limit // 3:
         return text[:cut]
+    if not has_cjk(text) and " " in text[:limit]:
+        return text[: text.rfind(" ", 0, limit)].rstrip() + "…"
     return text[:limit].rstrip() + "…"
 
 
@@ -169,7 +175,8 @@ def _review_drafts(root: Section, document_title: str) -> _Drafts:
                 drafts.items.append((title, section.heading_path + (title,), blocks))
         elif heading:
             # "What worked" alone says little in a result list: name the review it comes from.
-            drafts.items.append((f"{document_title}：{heading}", section.heading_path, section.blocks))
+            separator = "：" if has_cjk(heading) else ": "
+            drafts.items.append((f"{document_title}{separator}{heading}", section.heading_path, section.blocks))
     drafts.summary = "\n\n".join(p for p in summary_parts if p)
     return drafts
 

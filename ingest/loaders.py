@@ -53,13 +53,8 @@ def load_document(path: Path) -> LoadedDocument:
 
 def _load_txt(path: Path, data: bytes) -> LoadedDocument:
     text, encoding = decode_bytes(data, path)
-    return LoadedDocument(
-        path=path, format="txt", blocks=_line_paragraphs(text), structured=False, encoding=encoding
-    )
-
-
-def _line_paragraphs(text: str) -> list[Block]:
-    return [Paragraph(line.rstrip()) for line in text.split("\n") if line.strip()]
+    blocks: list[Block] = [Paragraph(line.rstrip()) for line in text.split("\n") if line.strip()]
+    return LoadedDocument(path=path, format="txt", blocks=blocks, structured=False, encoding=encoding)
 
 
 # --- Markdown -------------------------------------------------------------------------
@@ -242,9 +237,9 @@ def _declared_charset(data: bytes) -> str | None:
 
 def _drop_boilerplate(tree: lxml.html.HtmlElement) -> None:
     _drop(tree, _is_page_furniture)
-    page_chars = len(_squash(tree.text_content()))
+    half_page = len(_squash(tree.text_content())) / 2
     # Guessed from names only, so never throw away most of the page (e.g. an ASP.NET form around everything).
-    _drop(tree, lambda element: _looks_like_boilerplate(element) and len(_squash(element.text_content())) * 2 < page_chars)
+    _drop(tree, lambda element: _looks_like_boilerplate(element) and len(_squash(element.text_content())) < half_page)
 
 
 def _drop(tree: lxml.html.HtmlElement, doomed: Callable[[lxml.html.HtmlElement], bool]) -> None:
@@ -353,7 +348,7 @@ def _trafilatura_blocks(html: str) -> list[Block]:
 
 
 def _walk_trafilatura(element: lxml.etree._Element) -> list[Block]:
-    """Trafilatura's XML: ``head rend="h2"``, ``p``, ``list``/``item``, ``table``/``row``/``cell``, ``quote``, ``code``."""
+    """Walk trafilatura's XML: ``head rend="h2"``, ``p``, ``list``/``item``, ``table``/``row``/``cell``, ``code``."""
     blocks: list[Block] = []
     _append_text(blocks, element.text or "")
     for child in element:

@@ -14,9 +14,11 @@ from kb.errors import BadFileError
 from kb.textnorm import fold
 
 MAX_TAGS = 3
-# Cosine similarity of e5 query/passage pairs sits in a narrow band; these split it for topic labels.
-SIMILARITY_ALONE = 0.84
-SIMILARITY_WITH_KEYWORD = 0.80
+# e5 similarities of any sales text to any sales topic sit in a narrow band (about 0.80–0.90), so a
+# topic counts by how far it stands above the lesson's mean similarity, in hundredths, plus keyword hits.
+SIMILARITY_SCALE = 100.0
+MAX_KEYWORD_POINTS = 4
+MIN_SCORE = 2.5
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,11 @@ class Tagger:
         text = fold(f"{lesson.title}\n{lesson.body}")
         title = fold(lesson.title)
         similarities = self.vectors @ lesson_vector
+        baseline = float(similarities.mean())
         scored = []
         for tag, keywords, similarity in zip(self.tags, self._keywords, similarities):
             hits = sum(1 for k in keywords if k and k in text) + sum(1 for k in keywords if k and k in title)
-            if hits >= 2 or (hits >= 1 and similarity >= SIMILARITY_WITH_KEYWORD) or similarity >= SIMILARITY_ALONE:
-                scored.append((hits + 20 * (float(similarity) - SIMILARITY_WITH_KEYWORD), tag.id))
+            score = min(hits, MAX_KEYWORD_POINTS) + SIMILARITY_SCALE * (float(similarity) - baseline)
+            if score >= MIN_SCORE:
+                scored.append((score, tag.id))
         return [tag_id for _, tag_id in sorted(scored, reverse=True)[:MAX_TAGS]]

@@ -34,6 +34,10 @@ class Settings:
     chunk_max_chars: int = field(default=600, metadata={"env": "KB_CHUNK_MAX_CHARS", "help": "hard chunk size limit"})
     public_read: bool = field(default=True, metadata={"env": "KB_PUBLIC_READ", "help": "allow reading without an account"})
 
+    def __post_init__(self) -> None:
+        for name in ("data_dir", "taxonomy_path", "glossary_path"):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+
     @property
     def catalog_path(self) -> Path:
         return self.data_dir / "catalog.sqlite"

@@ -13,6 +13,8 @@ jieba.setLogLevel(60)
 
 CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{CJK_CHAR}]")
+_SENTENCE_RE = re.compile(r"[^。！？!?；;…]*(?:[。！？!?；;…]+[”’」』）)\"']*|$)")
+_LATIN_SENTENCE_RE = re.compile(r"(?<=[a-zA-Z\)\"'][.!?])\s+(?=[A-Z\"'(])")
 _TOKEN_RE = re.compile(rf"[0-9a-z{CJK_CHAR}]", re.IGNORECASE)
 
 # Function words that carry no topic; dropping them keeps OR queries selective.
@@ -58,3 +60,12 @@ def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
 def compact(text: str) -> str:
     """Folded text with everything but letters and digits removed: for verbatim-quote matching."""
     return "".join(ch for ch in fold(text) if ch.isalnum())
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of mixed Chinese/English text, punctuation kept with the sentence it ends."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_RE.findall(text):
+        if piece.strip():
+            sentences.extend(s for s in _LATIN_SENTENCE_RE.split(piece) if s.strip())
+    return sentences

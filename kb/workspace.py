@@ -47,7 +47,13 @@ class Workspace:
         from search.query import Glossary
         from search.searcher import Searcher
 
-        return Searcher(self.catalog, self.index, self.embedder, Glossary.load(self.settings.glossary_path))
+        return Searcher(
+            self.catalog,
+            self.index,
+            self.embedder,
+            Glossary.load(self.settings.glossary_path),
+            max_chars=self.settings.chunk_max_chars,
+        )
 
     def close(self) -> None:
         if "catalog" in self.__dict__:

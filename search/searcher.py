@@ -7,7 +7,7 @@ import re
 from kb.catalog import Catalog
 from kb.domain import Chunk, Lesson, SearchFilters, SearchResult
 from kb.embedding import Embedder, fingerprint
-from kb.textnorm import compact, fold
+from kb.textnorm import compact, fold, split_sentences
 from kb.vector_index import VectorIndex
 from search.dense import dense_search
 from search.fusion import FusionWeights, reciprocal_rank_fusion
@@ -29,6 +29,7 @@ class Searcher:
         embedder: Embedder,
         glossary: Glossary,
         weights: FusionWeights = FusionWeights(),
+        max_chars: int = 600,
     ) -> None:
         index.check_model(fingerprint(embedder))
         self.catalog = catalog
@@ -36,6 +37,7 @@ class Searcher:
         self.embedder = embedder
         self.glossary = glossary
         self.weights = weights
+        self.max_chars = max_chars
 
     def parse(self, raw: str) -> Query:
         return parse_query(raw, self.glossary)
@@ -69,21 +71,52 @@ class Searcher:
             picked.append(chunk)
             if len(picked) >= k:
                 break
-        lessons = self.catalog.get_lessons(list(dict.fromkeys(c.lesson_id for c in picked)))
+        lesson_ids = list(dict.fromkeys(c.lesson_id for c in picked))
+        lessons = self.catalog.get_lessons(lesson_ids)
+        siblings: dict[str, dict[int, Chunk]] = {}
+        for chunk in self.catalog.chunks_of_lessons(lesson_ids):
+            siblings.setdefault(chunk.lesson_id, {})[chunk.ordinal] = chunk
         terms = query_tokens(query)
-        return [_result(chunk, lessons[chunk.lesson_id], scores[chunk.id], terms) for chunk in picked if chunk.lesson_id in lessons]
+        return [
+            _result(chunk, _window(chunk, siblings.get(chunk.lesson_id, {}), scores, self.max_chars), lessons[chunk.lesson_id], scores[chunk.id], terms)
+            for chunk in picked
+            if chunk.lesson_id in lessons
+        ]
 
 
-def _result(chunk: Chunk, lesson: Lesson, score: float, terms: list[str]) -> SearchResult:
+def _window(chunk: Chunk, siblings: dict[int, Chunk], scores: dict[str, float], max_chars: int) -> str:
+    """The matched chunk widened by its better-scoring neighbour, sentence by sentence, up to max_chars."""
+    before, after = siblings.get(chunk.ordinal - 1), siblings.get(chunk.ordinal + 1)
+    room = max_chars - len(chunk.text) - 1
+    if room <= 0 or not (before or after):
+        return chunk.text[:max_chars]
+    score_before = scores.get(before.id, 0.0) if before else -1.0
+    score_after = scores.get(after.id, 0.0) if after else -1.0
+    if after and score_after >= score_before:
+        extra = ""
+        for sentence in split_sentences(after.text):
+            if len(extra) + len(sentence) > room:
+                break
+            extra += sentence
+        return f"{chunk.text}\n{extra}".strip() if extra else chunk.text
+    extra = ""
+    for sentence in reversed(split_sentences(before.text)):
+        if len(extra) + len(sentence) > room:
+            break
+        extra = sentence + extra
+    return f"{extra}\n{chunk.text}".strip() if extra else chunk.text
+
+
+def _result(chunk: Chunk, text: str, lesson: Lesson, score: float, terms: list[str]) -> SearchResult:
     return SearchResult(
         lesson_id=lesson.id,
         title=lesson.title,
-        text=chunk.text,
+        text=text,
         heading_path=lesson.heading_path,
         source=lesson.source,
         score=score,
         chunk_id=chunk.id,
-        highlights=highlight_spans(chunk.text, terms),
+        highlights=highlight_spans(text, terms),
         kind=lesson.kind,
         outcome=lesson.fields.get("outcome"),
         tags=lesson.tags,

