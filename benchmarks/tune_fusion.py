@@ -34,14 +34,15 @@ def main() -> None:
     workspace = Workspace(Settings.from_env(data_dir=args.data_dir))
     searcher = workspace.searcher
     rows = []
-    for dense, constant in itertools.product((0.6, 0.8, 1.0, 1.25, 1.5, 2.0), (5, 10, 20, 40, 60)):
-        searcher.weights = FusionWeights(dense=dense, lexical=1.0, rank_constant=constant)
+    for dense, title, constant in itertools.product((0.75, 1.0, 1.5, 2.0), (0.0, 0.5, 1.0), (10, 20, 40, 60)):
+        searcher.weights = FusionWeights(dense=dense, lexical=1.0, title=title, rank_constant=constant)
         results = {q["id"]: [r.to_json() for r in searcher.search(q["query"], k=10)] for q in queries}
         table = scorer.summarise(scorer.score(queries, results))
-        rows.append((table["all"]["ndcg"], table["all"]["r5"], table.get("crosslingual", {}).get("r5", 0.0), dense, constant))
-    print(f"{'nDCG@10':>8}{'R@5':>7}{'xR@5':>7}{'dense':>7}{'k':>5}")
-    for ndcg, r5, xr5, dense, constant in sorted(rows, reverse=True)[:15]:
-        print(f"{ndcg:>8.3f}{r5:>7.3f}{xr5:>7.3f}{dense:>7.2f}{constant:>5}")
+        crosslingual = table.get("crosslingual", {}).get("r5", 0.0)
+        rows.append((table["all"]["ndcg"], table["all"]["r5"], crosslingual, table["all"]["hit1"], dense, title, constant))
+    print(f"{'nDCG@10':>8}{'R@5':>7}{'xR@5':>7}{'hit@1':>7}{'dense':>7}{'title':>7}{'k':>5}")
+    for ndcg, r5, xr5, hit1, dense, title, constant in sorted(rows, reverse=True)[:20]:
+        print(f"{ndcg:>8.3f}{r5:>7.3f}{xr5:>7.3f}{hit1:>7.3f}{dense:>7.2f}{title:>7.2f}{constant:>5}")
 
 
 if __name__ == "__main__":

@@ -206,7 +206,7 @@ class Ingestor:
     def reindex(self, on_progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild vectors (configured model), tags (current taxonomy) and the lexical index from the catalog."""
         self.index.reset(fingerprint(self.embedder))
-        self.catalog.retokenize_chunks()
+        self.catalog.retokenize()
         documents = self.catalog.list_documents()
         total = 0
         for done, document in enumerate(documents, start=1):

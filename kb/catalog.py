@@ -81,9 +81,27 @@ _M001_CORE = """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+_M002_LESSON_TITLES = """
+        ALTER TABLE lessons ADD COLUMN title_tokens TEXT NOT NULL DEFAULT '';
+        CREATE VIRTUAL TABLE lessons_fts USING fts5(
+            title_tokens, content='lessons', content_rowid='rowid', tokenize='unicode61 remove_diacritics 0'
+        );
+        CREATE TRIGGER lessons_ai AFTER INSERT ON lessons BEGIN
+            INSERT INTO lessons_fts(rowid, title_tokens) VALUES (new.rowid, new.title_tokens);
+        END;
+        CREATE TRIGGER lessons_ad AFTER DELETE ON lessons BEGIN
+            INSERT INTO lessons_fts(lessons_fts, rowid, title_tokens) VALUES ('delete', old.rowid, old.title_tokens);
+        END;
+        CREATE TRIGGER lessons_au AFTER UPDATE OF title_tokens ON lessons BEGIN
+            INSERT INTO lessons_fts(lessons_fts, rowid, title_tokens) VALUES ('delete', old.rowid, old.title_tokens);
+            INSERT INTO lessons_fts(rowid, title_tokens) VALUES (new.rowid, new.title_tokens);
+        END;
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
+    ("002_lesson_titles", _M002_LESSON_TITLES),
 ]
 
 
@@ -182,7 +200,7 @@ class Catalog:
             )
             self.db.executemany(
                 "INSERT INTO lessons (id, document_id, ordinal, title, body, heading_path, kind, source, outcome, "
-                "industry, fields, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "industry, fields, content_hash, title_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         lesson.id,
@@ -197,6 +215,7 @@ class Catalog:
                         lesson.fields.get("industry"),
                         json.dumps(lesson.fields, ensure_ascii=False, default=str),
                         lesson.content_hash,
+                        " ".join(tokenize(title_text(lesson))),
                     )
                     for lesson in lessons
                 ],
@@ -282,9 +301,11 @@ class Catalog:
         for r in self.db.execute("SELECT id, lesson_id, ordinal, text, context FROM chunks ORDER BY rowid"):
             yield Chunk(r["id"], r["lesson_id"], r["ordinal"], r["text"], r["context"])
 
-    def retokenize_chunks(self) -> None:
-        """Rebuild the lexical index from stored chunk text (after a tokenizer or glossary change)."""
+    def retokenize(self) -> None:
+        """Rebuild the lexical indexes from stored text (after a tokenizer or dictionary change)."""
         with self.transaction():
+            for lesson in [_lesson(r) for r in self.db.execute(f"{_LESSON_SELECT}").fetchall()]:
+                self.db.execute("UPDATE lessons SET title_tokens = ? WHERE id = ?", (" ".join(tokenize(title_text(lesson))), lesson.id))
             rows = self.db.execute("SELECT rowid, text, context FROM chunks").fetchall()
             for r in rows:
                 index_text = f"{r['context']}\n{r['text']}" if r["context"] else r["text"]
@@ -308,6 +329,23 @@ class Catalog:
             [match, *params, limit],
         )
         return [(r[0], r[1], float(r[2])) for r in rows]
+
+    def title_search(self, match: str, filters: SearchFilters, limit: int) -> list[tuple[str, float]]:
+        """(lesson id, bm25 score) of lessons whose title or heading path matches."""
+        where, params = lesson_filter_sql(filters)
+        rows = self.db.execute(
+            f"""
+            SELECT l.id, -bm25(lessons_fts) AS score
+            FROM lessons_fts
+            JOIN lessons l ON l.rowid = lessons_fts.rowid
+            JOIN documents d ON d.id = l.document_id
+            WHERE lessons_fts MATCH ? AND {where}
+            ORDER BY bm25(lessons_fts)
+            LIMIT ?
+            """,
+            [match, *params, limit],
+        )
+        return [(r[0], float(r[1])) for r in rows]
 
     def token_document_frequency(self, tokens: Sequence[str]) -> dict[str, int]:
         """In how many chunks each token occurs (for dropping tokens too common to discriminate)."""
@@ -352,6 +390,12 @@ class Catalog:
         join = "JOIN lesson_tags t ON t.lesson_id = l.id" if column == "tag" else ""
         rows = self.db.execute(f"SELECT {expr} AS k, count(DISTINCT l.id) FROM lessons l {join} GROUP BY k ORDER BY 2 DESC")
         return {(r[0] or "—"): r[1] for r in rows}
+
+
+def title_text(lesson: Lesson) -> str:
+    """What the title index holds: the heading path, which ends with the title."""
+    path = list(lesson.heading_path)
+    return " ".join(path if lesson.title in path else [*path, lesson.title])
 
 
 def fts_phrase(token: str) -> str:

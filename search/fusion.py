@@ -16,6 +16,7 @@ class FusionWeights:
 
     dense: float = 1.5
     lexical: float = 1.0
+    title: float = 0.5
     rank_constant: int = 20
 
 

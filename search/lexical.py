@@ -18,16 +18,24 @@ def query_tokens(query: Query) -> list[str]:
     return list(dict.fromkeys(tokens))
 
 
-def lexical_search(catalog: Catalog, query: Query, filters: SearchFilters, limit: int) -> list[tuple[str, str, float]]:
-    """(chunk id, lesson id, score) best first."""
+def match_expression(catalog: Catalog, query: Query) -> str | None:
+    """An FTS5 OR of the query's discriminating tokens, or None when nothing can match."""
     tokens = query_tokens(query)
     if not tokens:
-        return []
+        return None
     total = catalog.counts()["chunks"] or 1
     frequencies = catalog.token_document_frequency(tokens)
     selective = [t for t in tokens if 0 < frequencies[t] <= MAX_DOCUMENT_FREQUENCY * total]
     # Keep common tokens when nothing else matched, so a query of everyday words still finds something.
     chosen = selective or [t for t in tokens if frequencies[t] > 0]
-    if not chosen:
-        return []
-    return catalog.lexical_search(" OR ".join(fts_phrase(t) for t in chosen), filters, limit)
+    return " OR ".join(fts_phrase(t) for t in chosen) if chosen else None
+
+
+def lexical_search(catalog: Catalog, match: str | None, filters: SearchFilters, limit: int) -> list[tuple[str, str, float]]:
+    """(chunk id, lesson id, score) of chunks, best first."""
+    return catalog.lexical_search(match, filters, limit) if match else []
+
+
+def title_search(catalog: Catalog, match: str | None, filters: SearchFilters, limit: int) -> list[tuple[str, float]]:
+    """(lesson id, score) of lessons whose title or heading path matches, best first."""
+    return catalog.title_search(match, filters, limit) if match else []

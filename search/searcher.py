@@ -11,7 +11,7 @@ from kb.textnorm import compact, fold, split_sentences
 from kb.vector_index import VectorIndex
 from search.dense import dense_search
 from search.fusion import FusionWeights, reciprocal_rank_fusion
-from search.lexical import lexical_search, query_tokens
+from search.lexical import lexical_search, match_expression, query_tokens, title_search
 from search.query import Glossary, Query, parse_query
 
 CANDIDATES = 100
@@ -48,40 +48,51 @@ class Searcher:
         filters = filters or SearchFilters()
         k = max(1, min(int(k), MAX_K))
         document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
-        lexical = lexical_search(self.catalog, query, filters, CANDIDATES)
-        dense = dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)
-        scores = reciprocal_rank_fusion(
-            [([cid for cid, _, _ in lexical], self.weights.lexical), ([cid for cid, _ in dense], self.weights.dense)],
-            self.weights.rank_constant,
-        )
-        chunks = self.catalog.get_chunks(list(scores))
+        match = match_expression(self.catalog, query)
+        lexical = [cid for cid, _, _ in lexical_search(self.catalog, match, filters, CANDIDATES)]
+        dense = [cid for cid, _ in dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)]
+        titles = [lid for lid, _ in title_search(self.catalog, match, filters, CANDIDATES)]
+        chunks = self.catalog.get_chunks(list(dict.fromkeys(lexical + dense)))
+        weights = self.weights
+        chunk_scores = reciprocal_rank_fusion([(lexical, weights.lexical), (dense, weights.dense)], weights.rank_constant)
+        quoting: set[str] = set()  # lessons the query quotes verbatim
         quoted = compact(query.text)
         if len(quoted) >= MIN_QUOTE_CHARS:
             for chunk_id, chunk in chunks.items():
                 if quoted in compact(chunk.text):
-                    scores[chunk_id] += QUOTE_BONUS
-        ranked = sorted((cid for cid in scores if cid in chunks), key=lambda cid: -scores[cid])
-        picked: list[Chunk] = []
-        per: dict[str, int] = {}
-        for chunk_id in ranked:
-            chunk = chunks[chunk_id]
-            if per.get(chunk.lesson_id, 0) >= per_lesson:
-                continue
-            per[chunk.lesson_id] = per.get(chunk.lesson_id, 0) + 1
-            picked.append(chunk)
-            if len(picked) >= k:
-                break
-        lesson_ids = list(dict.fromkeys(c.lesson_id for c in picked))
-        lessons = self.catalog.get_lessons(lesson_ids)
+                    chunk_scores[chunk_id] += QUOTE_BONUS
+                    quoting.add(chunk.lesson_id)
+        # Lessons are ranked by fusing each list's lesson order (a lesson ranks where its best chunk does)
+        # with the title ranking; each lesson then shows its best chunks.
+        lesson_scores = reciprocal_rank_fusion(
+            [
+                (_lesson_order(lexical, chunks), weights.lexical),
+                (_lesson_order(dense, chunks), weights.dense),
+                (titles, weights.title),
+            ],
+            weights.rank_constant,
+        )
+        best_chunks: dict[str, list[str]] = {}
+        for chunk_id in sorted(chunks, key=lambda cid: -chunk_scores.get(cid, 0.0)):
+            best_chunks.setdefault(chunks[chunk_id].lesson_id, []).append(chunk_id)
+        for lesson_id in quoting:
+            lesson_scores[lesson_id] = lesson_scores.get(lesson_id, 0.0) + QUOTE_BONUS
+        ranked_lessons = sorted((lid for lid in lesson_scores if lid in best_chunks), key=lambda lid: -lesson_scores[lid])[:k]
+        picked = [(chunks[cid], lesson_scores[lid]) for lid in ranked_lessons for cid in best_chunks[lid][:per_lesson]]
+        lessons = self.catalog.get_lessons(ranked_lessons)
         siblings: dict[str, dict[int, Chunk]] = {}
-        for chunk in self.catalog.chunks_of_lessons(lesson_ids):
+        for chunk in self.catalog.chunks_of_lessons(ranked_lessons):
             siblings.setdefault(chunk.lesson_id, {})[chunk.ordinal] = chunk
         terms = query_tokens(query)
         return [
-            _result(chunk, _window(chunk, siblings.get(chunk.lesson_id, {}), scores, self.max_chars), lessons[chunk.lesson_id], scores[chunk.id], terms)
-            for chunk in picked
+            _result(chunk, _window(chunk, siblings.get(chunk.lesson_id, {}), chunk_scores, self.max_chars), lessons[chunk.lesson_id], score, terms)
+            for chunk, score in picked
             if chunk.lesson_id in lessons
         ]
+
+
+def _lesson_order(chunk_ids: list[str], chunks: dict[str, Chunk]) -> list[str]:
+    return list(dict.fromkeys(chunks[cid].lesson_id for cid in chunk_ids if cid in chunks))
 
 
 def _window(chunk: Chunk, siblings: dict[int, Chunk], scores: dict[str, float], max_chars: int) -> str:
