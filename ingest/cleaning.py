@@ -22,7 +22,8 @@ CJK_PUNCT = "，。、：；！？「」『』“”‘’（）《》【】—�
 
 _ENTITY_RE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿü"
-_PINYIN_RE = re.compile(rf"(?<={CJK})[(（]([a-z{_TONED}]{{1,7}})[)）]")
+# A tone mark tells a pinyin annotation from an acronym in brackets such as (crm).
+_PINYIN_RE = re.compile(rf"(?<={CJK})[(（](?=[a-z{_TONED}]*[{_TONED}])([a-z{_TONED}]{{1,7}})[)）]")
 _SPACE_BEFORE_PUNCT_RE = re.compile(rf"\s+(?=[{re.escape(CJK_PUNCT)}])|(?<={CJK})\s+(?=[,.:;!?])")
 _SPACE_AFTER_PUNCT_RE = re.compile(rf"(?<=[{re.escape(CJK_PUNCT)}])\s+|(?<=[,.:;!?])\s+(?={CJK})")
 _MULTISPACE_RE = re.compile(r"[ \t\u3000\xa0]{2,}")
@@ -40,10 +41,9 @@ _SOURCE_KEYS = (
     "来源于|来源|內容來源|内容来源|來源|出处|出處|来自|來自|作者|文|编辑|編輯|责编|责任编辑|原标题|原文链接|原文|"
     "网址|網址|链接|转载自|本文来源|图片来源|分享嘉宾|嘉宾|整理|撰文|摄影|source|author|via"
 )
-# "来源于微信公众号:X" names the channel between the key and the colon.
-_SOURCE_LINE_RE = re.compile(
-    rf"^\s*(?:({_SOURCE_KEYS})|(来源于|来自|來自|转载自|本文来自)[^:：。！？!?，,]{{1,8}})\s*[:：]\s*(.+)$", re.IGNORECASE
-)
+_SOURCE_LINE_RE = re.compile(rf"^\s*({_SOURCE_KEYS})\s*[:：]\s*(.+)$", re.IGNORECASE)
+# In an article's header, "来源于微信公众号:X" names the channel between the key and the colon.
+_CHANNEL_LINE_RE = re.compile(r"^\s*(来源于|转载自|本文来自|本文转载自)[^:：。！？!?，,]{1,8}[:：]\s*(.+)$")
 _ATTRIBUTION_RE = re.compile(r"^(部分)?(观点|內容|内容|文章|本文)?(源自|摘自|选自|转自|整理自)\s*(.+)$")
 _BYLINE_RE = re.compile(r"^[^。！？!?，,；;]{1,20}[|｜][^。！？!?，,；;]{1,20}$")
 _TAIL_MARKER_RE = re.compile(
@@ -55,6 +55,7 @@ _ONLY_PUNCT_RE = re.compile(rf"^[\s|｜\-—_=*·•>▼▲■□◆◇.。,，]
 
 # Footers (source lines, promotions) are only trusted near the end of an article.
 FOOTER_ZONE = 0.6
+FOOTER_TAIL_SHARE = 0.1
 HEADER_LINES = 15
 
 
@@ -78,12 +79,15 @@ def clean_inline(text: str) -> str:
 
 def _decode_entity(match: re.Match[str]) -> str:
     name = match.group(1)
+    with_semicolon = match.group(0).endswith(";")
     if name.startswith("#"):
         try:
             code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
             return chr(code)
         except (ValueError, OverflowError):
             return match.group(0)
+    if with_semicolon:
+        return html5.get(name + ";", match.group(0))
     # Without a semicolon the entity may run into following letters (&rdquoVS): take the longest entity prefix.
     for end in range(len(name), 1, -1):
         decoded = html5.get(name[:end] + ";")
@@ -137,16 +141,17 @@ def clean_blocks(blocks: list[Block], *, title: str | None = None) -> CleanedBlo
                 text = text.replace(f"【{title}】", "").strip()
             if not text or _ONLY_PUNCT_RE.match(text) or _PLACEHOLDER_RE.match(text):
                 continue
-            source = _source_line(text) if index < HEADER_LINES or in_footer_zone else None
+            in_header = index < HEADER_LINES
+            source = _source_line(text, in_header=in_header) if in_header or in_footer_zone else None
             if source is not None:
                 key, value = source
-                metadata.setdefault(key, value)
+                metadata[key] = f"{metadata[key]}; {value}" if key in metadata and value not in metadata[key] else value
                 previous_was_metadata = True
-                if in_footer_zone:
-                    break  # everything after a trailing source line is site footer or promotion
+                if in_footer_zone and total_chars - seen_chars <= FOOTER_TAIL_SHARE * total_chars:
+                    break  # what little follows a trailing source line is site footer or promotion
                 continue
             if index < HEADER_LINES and _BYLINE_RE.match(text):
-                metadata.setdefault("byline", text)
+                metadata["byline"] = text
                 previous_was_metadata = True
                 continue
             if index < HEADER_LINES and previous_was_metadata and len(text) <= 8 and _is_bare(text):
@@ -160,10 +165,10 @@ def clean_blocks(blocks: list[Block], *, title: str | None = None) -> CleanedBlo
     return CleanedBlocks(kept, metadata)
 
 
-def _source_line(text: str) -> tuple[str, str] | None:
-    match = _SOURCE_LINE_RE.match(text)
+def _source_line(text: str, *, in_header: bool) -> tuple[str, str] | None:
+    match = _SOURCE_LINE_RE.match(text) or (_CHANNEL_LINE_RE.match(text) if in_header else None)
     if match and len(text) <= 120:
-        return _metadata_key(match.group(1) or match.group(2)), match.group(3).strip()
+        return _metadata_key(match.group(1)), match.group(2).strip()
     match = _ATTRIBUTION_RE.match(text)
     if match and len(text) <= 60 and not any(p in text for p in "。！？!?"):
         return "attribution", match.group(4).strip()

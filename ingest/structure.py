@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from kb.domain import Block, Heading, Paragraph, Section, Table
+from kb.textnorm import split_sentences
 
 SENTENCE_END = "。！？!?；;…"
 CLOSERS = "”’」』》）)】\"'"
@@ -155,6 +156,8 @@ def _is_short_line_heading(text: str, previous: Block | None, following: Block |
         return False
     if not isinstance(following, Paragraph) or following.list_item:
         return False
+    if len(following.text) <= SHORT_LINE_HEADING_CHARS and not ends_sentence(following.text):
+        return False  # followed by another bare short line: the first item of a list
     if isinstance(previous, Paragraph) and not ends_sentence(previous.text) and not _looks_like_heading(previous.text):
         return False  # a run of unpunctuated lines is a list, not a heading
     return len(following.text) > len(text)
@@ -170,15 +173,15 @@ def ends_sentence(text: str) -> bool:
 
 
 def strip_end_punct(text: str) -> str:
-    return text.strip().rstrip("。；;，,：:").strip()
+    return text.strip().rstrip("。；;，,：:.").strip()
 
 
 def split_first_sentence(text: str) -> tuple[str, str]:
     """The first sentence (with its closing quote) and the rest."""
-    match = re.search(rf"[{re.escape(SENTENCE_END)}]+[{re.escape(CLOSERS)}]*", text)
-    if not match or match.end() >= len(text):
+    sentences = split_sentences(text)
+    if len(sentences) <= 1:
         return text.strip(), ""
-    return text[: match.end()].strip(), text[match.end():].strip()
+    return sentences[0].strip(), "".join(sentences[1:]).strip()
 
 
 def _number(token: str) -> int | None:

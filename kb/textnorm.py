@@ -14,7 +14,8 @@ jieba.setLogLevel(60)
 CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{CJK_CHAR}]")
 _SENTENCE_RE = re.compile(r"[^。！？!?；;…]*(?:[。！？!?；;…]+[”’」』）)\"']*|$)")
-_LATIN_SENTENCE_RE = re.compile(r"(?<=[a-zA-Z\)\"'][.!?])\s+(?=[A-Z\"'(])")
+# Splits after the space that follows an English sentence, so joining the pieces restores the text.
+_LATIN_SENTENCE_RE = re.compile(r"(?<=[a-zA-Z)\"'][.!?]\s)(?=[A-Z\"'(])")
 _TOKEN_RE = re.compile(rf"[0-9a-z{CJK_CHAR}]", re.IGNORECASE)
 
 # Function words that carry no topic; dropping them keeps OR queries selective.
