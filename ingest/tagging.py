@@ -9,7 +9,7 @@ import numpy as np
 import yaml
 
 from kb.domain import Lesson
-from kb.embedding import Embedder
+from kb.embedding import CachedEmbedder
 from kb.errors import BadFileError
 from kb.textnorm import fold
 
@@ -59,9 +59,9 @@ def load_taxonomy(path: Path) -> list[Tag]:
 
 
 class Tagger:
-    def __init__(self, tags: list[Tag], embedder: Embedder) -> None:
+    def __init__(self, tags: list[Tag], embedder: CachedEmbedder) -> None:
         self.tags = tags
-        self.vectors = np.stack([embedder.embed_query(t.profile) for t in tags]) if tags else np.zeros((0, embedder.dim))
+        self.vectors = np.stack([embedder.embed_query_cached(t.profile) for t in tags]) if tags else np.zeros((0, embedder.dim))
         self._keywords = [[fold(k) for k in t.keywords + (t.name,)] for t in tags]
 
     def tag(self, lesson: Lesson, lesson_vector: np.ndarray) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -42,7 +43,7 @@ class KbGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KbError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
 
 
@@ -88,7 +89,7 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool) -> None:
             on_file=lambda result: progress.update(task, advance=1 if result.status != "failed" or result.path else 0, description=Path(result.path).name),
         )
     for result in report.failed:
-        err_console.print(f"[red]failed[/red] {result.path}: {result.error}", highlight=False)
+        err_console.print(f"[red]failed[/red] {escape(result.path)}: {escape(result.error or '')}", highlight=False, soft_wrap=True)
     summary = ", ".join(
         f"{report.count(status)} {status}" for status in ("added", "updated", "unchanged", "removed", "failed") if report.count(status)
     )
@@ -130,20 +131,30 @@ def search(workspace: Workspace, query: str | None, k: int, jsonl: bool, per_les
         try:
             _print_results(line, searcher.search(line, k=k, filters=filters, per_lesson=per_lesson))
         except BadFieldError as exc:
-            err_console.print(f"[red]{exc}[/red]")
+            err_console.print(f"[red]{escape(str(exc))}[/red]", soft_wrap=True)
 
 
 def _search_jsonl(searcher, per_lesson: int) -> None:
+    """One answer line per request line; a bad line gets an error line and the others go on."""
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
+        request_id = None
         try:
             request = json.loads(line)
-            filters = SearchFilters(**{k: v for k, v in (request.get("filters") or {}).items() if k in SearchFilters.__dataclass_fields__})
-            results = searcher.search(request["query"], k=int(request.get("k", 10)), filters=filters, per_lesson=per_lesson)
-            out = {"id": request.get("id"), "results": [r.to_json() for r in results]}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, KbError) as exc:
-            out = {"id": request.get("id") if isinstance(locals().get("request"), dict) else None, "error": f"line {number}: {exc}"}
+            if not isinstance(request, dict):
+                raise BadFieldError("line", 'must be a JSON object {"id", "query", "k", "filters"?}')
+            request_id = request.get("id")
+            query, filters = request.get("query"), request.get("filters") or {}
+            if not isinstance(query, str):
+                raise BadFieldError("query", "must be a string")
+            if not isinstance(filters, dict):
+                raise BadFieldError("filters", "must be an object such as {\"kind\": \"review\"}")
+            filters = SearchFilters(**{k: str(v) for k, v in filters.items() if k in SearchFilters.__dataclass_fields__ and v})
+            results = searcher.search(query, k=int(request.get("k", 10)), filters=filters, per_lesson=per_lesson)
+            out = {"id": request_id, "results": [r.to_json() for r in results]}
+        except (json.JSONDecodeError, TypeError, ValueError, KbError) as exc:
+            out = {"id": request_id, "error": f"line {number}: {exc}"}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 

@@ -73,7 +73,8 @@ class SentenceTransformerEmbedder:
         except OSError as exc:
             raise KbError(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
         self.model = model
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         prompts = getattr(self._model, "prompts", {}) or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = next((name for name in ("passage", "document") if name in prompts), None)
@@ -134,3 +135,13 @@ class CachedEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)
+
+    def embed_query_cached(self, text: str) -> np.ndarray:
+        """For fixed query texts such as taxonomy topics, embedded on every ingest otherwise."""
+        key, digest = fingerprint(self.inner), "query:" + text_hash(text)
+        cached = self.catalog.cached_embeddings(key, [digest])
+        if digest in cached:
+            return cached[digest]
+        vector = self.inner.embed_query(text)
+        self.catalog.store_embeddings(key, [(digest, vector)])
+        return vector
