@@ -98,10 +98,56 @@ _M002_LESSON_TITLES = """
         END;
 """
 
+_M003_PEOPLE_AND_CURATION = """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            role TEXT NOT NULL CHECK (role IN ('reader', 'rep', 'trainer', 'admin')),
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            label TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE review_authors (
+            document_id TEXT PRIMARY KEY,
+            user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE lesson_sets (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            audience TEXT NOT NULL DEFAULT '',
+            description TEXT NOT NULL DEFAULT '',
+            owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE lesson_set_items (
+            set_id INTEGER NOT NULL REFERENCES lesson_sets(id) ON DELETE CASCADE,
+            lesson_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (set_id, lesson_id)
+        );
+        CREATE TABLE query_log (
+            id INTEGER PRIMARY KEY,
+            query TEXT NOT NULL,
+            result_count INTEGER NOT NULL,
+            top_score REAL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX query_log_created ON query_log(created_at);
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
     ("002_lesson_titles", _M002_LESSON_TITLES),
+    ("003_people_and_curation", _M003_PEOPLE_AND_CURATION),
 ]
 
 
