@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from kb.accounts import ROLES, Accounts
 from kb.domain import OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError, KbError
 from kb.settings import Settings
@@ -231,6 +233,76 @@ def stats(workspace: Workspace) -> None:
         by = catalog.count_by(column)
         if by:
             console.print(f"[bold]by {column}[/bold]: " + ", ".join(f"{k} {v}" for k, v in by.items()), highlight=False)
+
+
+@cli.command()
+@click.option("--host", default=None, help="address to bind (default 127.0.0.1, env KB_HOST)")
+@click.option("--port", default=None, type=int, help="port (default 8000, env KB_PORT)")
+@click.pass_obj
+def serve(workspace: Workspace, host: str | None, port: int | None) -> None:
+    """Serve the web UI and the JSON API (documented at /docs)."""
+    import uvicorn
+
+    from web.app import create_app
+
+    settings = replace(workspace.settings, host=host or workspace.settings.host, port=port or workspace.settings.port)
+    console.print(f"kb serving on http://{settings.host}:{settings.port}  (API docs at /docs)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@cli.group()
+def user() -> None:
+    """Manage accounts (roles: reader, rep, trainer, admin)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(list(ROLES)), default="rep", show_default=True)
+@click.option("--password", envvar="KB_NEW_PASSWORD", default=None, help="prompted when omitted; read from stdin when piped")
+@click.pass_obj
+def user_add(workspace: Workspace, name: str, role: str, password: str | None) -> None:
+    """Create an account; the password is prompted (or read from stdin)."""
+    if password is None:
+        if sys.stdin.isatty():
+            password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+    created = Accounts(workspace.catalog).add_user(name, role, password)
+    console.print(f"created {created.name} ({created.role})", highlight=False)
+
+
+@user.command("list")
+@click.pass_obj
+def user_list(workspace: Workspace) -> None:
+    """List accounts and their roles."""
+    table = Table("name", "role", box=None)
+    for account in Accounts(workspace.catalog).list_users():
+        table.add_row(account.name, account.role)
+    console.print(table)
+
+
+@user.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(list(ROLES)))
+@click.pass_obj
+def user_role(workspace: Workspace, name: str, role: str) -> None:
+    """Change an account's role."""
+    changed = Accounts(workspace.catalog).set_role(name, role)
+    console.print(f"{changed.name} is now {changed.role}", highlight=False)
+
+
+@cli.group()
+def token() -> None:
+    """API bearer tokens."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--label", default="", help="what the token is for")
+@click.pass_obj
+def token_create(workspace: Workspace, name: str, label: str) -> None:
+    """Issue a bearer token for NAME; it is printed once and only its hash is stored."""
+    click.echo(Accounts(workspace.catalog).create_token(name, label))
 
 
 def main() -> None:

@@ -154,6 +154,7 @@ class SearchResult:
     kind: str = "playbook"
     outcome: str | None = None
     tags: list[str] = field(default_factory=list)
+    similarity: float | None = None  # cosine of the best chunk to the query, when dense retrieval found it
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -33,6 +34,12 @@ class Settings:
     chunk_chars: int = field(default=350, metadata={"env": "KB_CHUNK_CHARS", "help": "target chunk size in characters"})
     chunk_max_chars: int = field(default=600, metadata={"env": "KB_CHUNK_MAX_CHARS", "help": "hard chunk size limit"})
     public_read: bool = field(default=True, metadata={"env": "KB_PUBLIC_READ", "help": "allow reading without an account"})
+    secret_key: str | None = field(
+        default=None, metadata={"env": "KB_SECRET_KEY", "help": "signs session cookies; generated under the data dir if unset"}
+    )
+    max_upload_mb: int = field(default=20, metadata={"env": "KB_MAX_UPLOAD_MB", "help": "largest file the web upload accepts"})
+    host: str = field(default="127.0.0.1", metadata={"env": "KB_HOST", "help": "address kb serve binds"})
+    port: int = field(default=8000, metadata={"env": "KB_PORT", "help": "port kb serve listens on"})
 
     def __post_init__(self) -> None:
         for name in ("data_dir", "taxonomy_path", "glossary_path"):
@@ -49,6 +56,21 @@ class Settings:
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def reviews_dir(self) -> Path:
+        return self.data_dir / "reviews"
+
+    def session_secret(self) -> str:
+        """The configured secret, or one generated once and kept under the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            path.chmod(0o600)
+        return path.read_text(encoding="utf-8").strip()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":

@@ -72,6 +72,14 @@ class VectorIndex:
         for start in range(0, len(ids), ADD_BATCH):
             self.collection.delete(ids=list(ids[start : start + ADD_BATCH]))
 
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """Stored vectors of the given chunk ids, in that order (missing ids are skipped)."""
+        if not ids:
+            return np.zeros((0, 0), dtype=np.float32)
+        found = self.collection.get(ids=list(ids), include=["embeddings"])
+        by_id = dict(zip(found["ids"], found["embeddings"]))
+        return np.asarray([by_id[i] for i in ids if i in by_id], dtype=np.float32)
+
     def count(self) -> int:
         return self.collection.count()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from kb.catalog import Catalog
 from kb.domain import Chunk, Lesson, SearchFilters, SearchResult
 from kb.embedding import Embedder, fingerprint
@@ -50,7 +52,9 @@ class Searcher:
         document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
         match = match_expression(self.catalog, query)
         lexical = [cid for cid, _, _ in lexical_search(self.catalog, match, filters, CANDIDATES)]
-        dense = [cid for cid, _ in dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)]
+        dense_hits = dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)
+        dense = [cid for cid, _ in dense_hits]
+        similarity = dict(dense_hits)
         titles = [lid for lid, _ in title_search(self.catalog, match, filters, CANDIDATES)]
         chunks = self.catalog.get_chunks(list(dict.fromkeys(lexical + dense)))
         weights = self.weights
@@ -84,11 +88,40 @@ class Searcher:
         for chunk in self.catalog.chunks_of_lessons(ranked_lessons):
             siblings.setdefault(chunk.lesson_id, {})[chunk.ordinal] = chunk
         terms = query_tokens(query)
-        return [
-            _result(chunk, _window(chunk, siblings.get(chunk.lesson_id, {}), chunk_scores, self.max_chars), lessons[chunk.lesson_id], score, terms)
-            for chunk, score in picked
-            if chunk.lesson_id in lessons
+        results = []
+        for chunk, score in picked:
+            if chunk.lesson_id not in lessons:
+                continue
+            text = _window(chunk, siblings.get(chunk.lesson_id, {}), chunk_scores, self.max_chars)
+            result = _result(chunk, text, lessons[chunk.lesson_id], score, terms)
+            result.similarity = max((similarity[c] for c in best_chunks[chunk.lesson_id] if c in similarity), default=None)
+            results.append(result)
+        return results
+
+    def similar_lessons(self, lesson_id: str, k: int = 5, *, other_documents: bool = False) -> list[tuple[Lesson, float]]:
+        """Lessons nearest to this one by embedding (mean of its chunk vectors), best first."""
+        lesson = self.catalog.get_lesson(lesson_id)
+        if lesson is None:
+            return []
+        chunk_ids = [c.id for c in self.catalog.chunks_of_lessons([lesson_id])]
+        vectors = self.index.vectors(chunk_ids)
+        if not len(vectors):
+            return []
+        mean = vectors.mean(axis=0)
+        hits = self.index.query(mean / (np.linalg.norm(mean) or 1.0), CANDIDATES)
+        chunks = self.catalog.get_chunks([cid for cid, _ in hits])
+        best: dict[str, float] = {}
+        for chunk_id, score in hits:
+            chunk = chunks.get(chunk_id)
+            if chunk and chunk.lesson_id != lesson_id and chunk.lesson_id not in best:
+                best[chunk.lesson_id] = score
+        found = self.catalog.get_lessons(list(best))
+        ranked = [
+            (found[lid], score)
+            for lid, score in sorted(best.items(), key=lambda item: -item[1])
+            if lid in found and not (other_documents and found[lid].document_id == lesson.document_id)
         ]
+        return ranked[:k]
 
 
 def _lesson_order(chunk_ids: list[str], chunks: dict[str, Chunk]) -> list[str]:

@@ -1,0 +1,107 @@
+"""create_app(settings): the FastAPI app. Nothing is built at import time; resources open in the lifespan."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from kb.errors import BadFieldError, BadFileError, KbError, ModelMismatchError, NotFoundError
+from kb.settings import Settings
+from kb.workspace import Workspace
+from ingest.reviews import ReviewValidationError
+from web.i18n import LANG_COOKIE, LANGUAGES
+from web.templating import create_templates, render
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        workspace = Workspace(settings)
+        app.state.workspace = workspace
+        workspace.searcher  # open the engine and stores before the first request, not during it
+        yield
+        workspace.close()
+
+    app = FastAPI(
+        title="kb — sales experience knowledge base",
+        description="Search lessons from playbooks and win/loss reviews; submit reviews; curate lesson sets.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.templates = create_templates()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret(),
+        session_cookie="kb_session",
+        same_site="lax",
+        https_only=False,
+        max_age=14 * 24 * 3600,
+    )
+
+    @app.middleware("http")
+    async def remember_language(request: Request, call_next):
+        response = await call_next(request)
+        lang = request.query_params.get("lang")
+        if lang in LANGUAGES:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+        return response
+
+    _install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    from web.routes import documents, insights, lessons, login, reviews, search, sets
+
+    for module in (login, search, lessons, reviews, sets, documents, insights):
+        app.include_router(module.router)
+    return app
+
+
+def _status_for(exc: KbError) -> int:
+    if isinstance(exc, (BadFieldError, ReviewValidationError)):
+        return 422
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, BadFileError):
+        return 400
+    if isinstance(exc, ModelMismatchError):
+        return 409
+    return 400
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api") or "application/json" in request.headers.get("accept", "")
+
+
+def _error_response(request: Request, status: int, message: str, fields: dict[str, str] | None = None):
+    """One error shape for the API and the pages: {"error": {"status", "message", "fields"}}."""
+    if _wants_json(request):
+        return JSONResponse({"error": {"status": status, "message": message, "fields": fields or {}}}, status_code=status)
+    return render(request, "error.html", {"status": status, "message": message, "fields": fields or {}}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(KbError)
+    async def kb_error(request: Request, exc: KbError):
+        fields = exc.errors if isinstance(exc, ReviewValidationError) else ({exc.field: exc.reason} if isinstance(exc, BadFieldError) else None)
+        return _error_response(request, _status_for(exc), str(exc), fields)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 401 and not _wants_json(request) and request.method == "GET":
+            from fastapi.responses import RedirectResponse
+
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return _error_response(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        fields = {".".join(str(p) for p in error["loc"][1:]) or "request": error["msg"] for error in exc.errors()}
+        return _error_response(request, 422, "invalid request", fields)

@@ -1,0 +1,5 @@
+"""documents pages and endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""insights pages and endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

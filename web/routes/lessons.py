@@ -1,0 +1,5 @@
+"""lessons pages and endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

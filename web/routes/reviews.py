@@ -1,0 +1,5 @@
+"""reviews pages and endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""search pages and endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""sets pages and endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
