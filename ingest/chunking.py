@@ -12,9 +12,13 @@ from ingest.lessons import render_table
 _CLAUSE_RE = re.compile(r"(?<=[，、,：:；;])")
 
 
+# A chunk holds at most about this many characters; a longer sentence is cut at clause boundaries.
+SENTENCE_LIMIT = 350
+
+
 def _fit(sentence: str, target: int, hard_max: int) -> list[str]:
     """A sentence longer than the limit is cut at clause boundaries, and as a last resort by length."""
-    if len(sentence) <= hard_max:
+    if len(sentence) <= min(max(target, SENTENCE_LIMIT), hard_max):
         return [sentence]
     pieces: list[str] = []
     current = ""

@@ -31,7 +31,7 @@ class Settings:
     glossary_path: Path = field(
         default=DEFAULT_CORPUS_DIR / "glossary.yaml", metadata={"env": "KB_GLOSSARY", "help": "bilingual query glossary"}
     )
-    chunk_chars: int = field(default=350, metadata={"env": "KB_CHUNK_CHARS", "help": "target chunk size in characters"})
+    chunk_chars: int = field(default=240, metadata={"env": "KB_CHUNK_CHARS", "help": "target chunk size in characters (at most about 350)"})
     chunk_max_chars: int = field(default=600, metadata={"env": "KB_CHUNK_MAX_CHARS", "help": "hard chunk size limit"})
     public_read: bool = field(default=True, metadata={"env": "KB_PUBLIC_READ", "help": "allow reading without an account"})
     secret_key: str | None = field(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import seed_text
 
-from ingest.chunking import chunk_blocks, chunk_context, chunk_lesson
+from ingest.chunking import SENTENCE_LIMIT, chunk_blocks, chunk_context, chunk_lesson
 from ingest.cleaning import clean_blocks
 from ingest.lessons import extract_lessons
 from ingest.pipeline import document_title
@@ -112,10 +112,14 @@ def test_custom_limits_are_respected():
     assert_within(chunks, hard_max=200)
 
 
-def test_sentence_between_target_and_hard_max_stays_whole():
-    sentence = "客户" * 250 + "。"  # 501 chars: too long for the target, short enough for the hard max
-    chunks = chunk_blocks([Paragraph(normal_text(4, 3) + sentence + normal_text(5, 3))])
-    assert sentence in chunks
+def test_sentence_over_the_chunk_limit_is_cut_at_clause_boundaries():
+    clause = "客户关系要做厚" * 6 + "，"  # 43 chars ending at a clause boundary
+    sentence = clause * 11 + "这是结论。"  # about 480 chars: over the ~350 limit, under the hard max
+    chunks = chunk_blocks([Paragraph(sentence)])
+    assert len(chunks) > 1
+    assert all(len(c) <= SENTENCE_LIMIT for c in chunks)
+    assert all(c.endswith(("，", "。")) for c in chunks)
+    assert "".join(chunks) == sentence
     assert_within(chunks)
 
 
