@@ -20,12 +20,12 @@ $(VENV)/.test: pyproject.toml $(VENV)/.app
 
 # Browser tests drive Debian's Chromium through Playwright (a browser download by Playwright would fail here).
 /usr/bin/chromium:
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
 
 .PHONY: run test
 run: $(VENV)/.app
 	$(VENV)/bin/kb ingest corpus
-	$(VENV)/bin/kb search
+	$(VENV)/bin/kb serve
 
 test: $(VENV)/.test /usr/bin/chromium
 	$(PY) -m pytest -q; status=$$?; if [ $$status -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$status

@@ -51,7 +51,7 @@ _TAIL_MARKER_RE = re.compile(
     r"更多阅读|往期回顾|往期推荐|精彩推荐|related( content| articles| posts)?|recommended( reading)?|read more)\s*[:：]?\s*$",
     re.IGNORECASE,
 )
-_ONLY_PUNCT_RE = re.compile(rf"^[\s|｜\-—_=*·•>▼▲■□◆◇.。,，]*$")
+_ONLY_PUNCT_RE = re.compile(r"^[\s|｜\-—_=*·•>▼▲■□◆◇.。,，]*$")
 
 # Footers (source lines, promotions) are only trusted near the end of an article.
 FOOTER_ZONE = 0.6

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from kb.errors import KbError
+from kb.errors import BadFileError, KbError
+
+if TYPE_CHECKING:
+    from ingest.pipeline import Ingestor
 
 OUTCOME_CHOICES = ("win", "loss", "no-decision", "unknown")
 SHORT_FIELD_CHARS = 200
 LONG_FIELD_CHARS = 5000
 LESSON_CHARS = 1000
 MAX_LESSONS = 30
+MAX_COMPETITORS = 20
 
 
 class ReviewValidationError(KbError):
@@ -62,7 +67,8 @@ def _text(value: Any) -> str:
 
 def _split_lines(value: Any) -> list[str]:
     if isinstance(value, list):
-        items = [_text(v) for v in value]
+        # One item is one lesson: a line break inside it must not split it when the file is read back.
+        items = [re.sub(r"\s*\n\s*", " ", _text(v)) for v in value]
     else:
         items = [line.strip() for line in _text(value).splitlines()]
     return [re.sub(r"^[-*•·]\s*|^\d+[.、)]\s*", "", item).strip() for item in items if item.strip()]
@@ -109,6 +115,10 @@ def validate_review(data: dict[str, Any]) -> ReviewInput:
     competitors = _split_lines(data.get("competitors")) if isinstance(data.get("competitors"), list) else [
         c.strip() for c in re.split(r"[,，;；\n]", _text(data.get("competitors"))) if c.strip()
     ]
+    if len(competitors) > MAX_COMPETITORS:
+        errors["competitors"] = f"at most {MAX_COMPETITORS} competitors"
+    elif any(len(c) > SHORT_FIELD_CHARS for c in competitors):
+        errors["competitors"] = f"must be at most {SHORT_FIELD_CHARS} characters"
     if errors:
         raise ReviewValidationError(errors)
     return ReviewInput(
@@ -167,3 +177,130 @@ def write_review(review: ReviewInput, reviews_dir: Path, *, author: str) -> Path
     path = reviews_dir / f"{date.today().isoformat()}-{secrets.token_hex(6)}.md"
     path.write_text(review_markdown(review, author=author), encoding="utf-8")
     return path
+
+
+def rewrite_review(review: ReviewInput, path: Path, *, author: str) -> Path:
+    """Replace an existing review file with the edited review (same path, so the same document)."""
+    path.write_text(review_markdown(review, author=author), encoding="utf-8")
+    return path
+
+
+# Section headings review_markdown writes, and the field each one holds.
+_SECTION_FIELDS = {"项目背景": "summary", "做得好的": "what_worked", "做得不好的": "what_went_wrong", "经验教训": "lessons", "下一步": "next_actions"}
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
+
+
+def read_review(path: Path) -> dict[str, Any]:
+    """A review file written by review_markdown, read back into the fields validate_review takes.
+
+    The result round-trips: validate_review(read_review(p)) writes the same file again. A title
+    that review_markdown generated comes back empty, so it follows a changed customer or outcome.
+    Also returns ``author`` and ``date`` from the front matter.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    match = _FRONT_MATTER.match(text)
+    front = (yaml.safe_load(match.group(1)) if match else None) or {}
+    if not isinstance(front, dict):
+        front = {}
+    body = text[match.end():] if match else text
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in body.splitlines():
+        heading = re.match(r"^(#{1,2})\s+(.*?)\s*$", line)
+        if heading:
+            name = _SECTION_FIELDS.get(heading.group(2)) if heading.group(1) == "##" else None
+            current = sections.setdefault(name, []) if name else None
+            continue
+        if current is not None:
+            current.append(line)
+    fields = {name: _unescape("\n".join(lines).strip()) for name, lines in sections.items() if name != "lessons"}
+    lessons: list[str] = []
+    for line in sections.get("lessons", []):
+        if re.match(r"^[-*]\s+", line):
+            lessons.append(re.sub(r"^[-*]\s+", "", line).strip())
+        elif line.strip() and lessons:
+            lessons[-1] += " " + line.strip()
+    competitors = front.get("competitors") or []
+    if not isinstance(competitors, list):
+        competitors = [c.strip() for c in re.split(r"[,，;；]", str(competitors)) if c.strip()]
+    deal_size = front.get("deal_size")
+    stored_date = front.get("date")
+    data: dict[str, Any] = {
+        "outcome": _text(front.get("outcome")),
+        "customer": _text(front.get("customer")),
+        "lessons": [_unescape(lesson) for lesson in lessons],
+        "title": _text(front.get("title")),
+        "industry": _text(front.get("industry")),
+        "region": _text(front.get("region")),
+        "deal_size": deal_size if isinstance(deal_size, (int, float)) else _text(deal_size),
+        "currency": _text(front.get("currency")),
+        "competitors": [_text(c) for c in competitors],
+        "stage": _text(front.get("stage")),
+        "close_date": stored_date.isoformat() if isinstance(stored_date, date) else _text(stored_date),
+        "summary": fields.get("summary", ""),
+        "what_worked": fields.get("what_worked", ""),
+        "what_went_wrong": fields.get("what_went_wrong", ""),
+        "next_actions": fields.get("next_actions", ""),
+        "author": _text(front.get("author")),
+    }
+    if data["outcome"] in OUTCOME_CHOICES and data["customer"]:
+        generated = review_title(ReviewInput(outcome=data["outcome"], customer=data["customer"], lessons=[]))
+        if data["title"] == generated:
+            data["title"] = ""
+    return data
+
+
+def _unescape(text: str) -> str:
+    """Undo _markdown_text: a backslash that kept a heading-like line as text."""
+    return re.sub(r"^(\s*)\\(#{1,6}\s)", r"\1\2", text, flags=re.MULTILINE)
+
+
+# --- submitting and editing: validate → write the file → ingest it (synchronously) ----------------
+
+# One review file is written and ingested at a time, so two saves never interleave.
+_write_lock = threading.Lock()
+
+
+def submit_review(data: dict[str, Any], ingestor: "Ingestor", reviews_dir: Path, *, author: str, author_id: int | None) -> str:
+    """Validate, write under reviews_dir, ingest and record the author; return the new document id.
+
+    When this returns, the review's lessons are in the catalog, the lexical index and the vectors.
+    """
+    from ingest.pipeline import document_id
+
+    review = validate_review(data)
+    with _write_lock:
+        path = write_review(review, reviews_dir, author=author)
+        result = ingestor.ingest_file(path)
+        if result.status == "failed":
+            path.unlink(missing_ok=True)
+            raise BadFileError(path.name, result.error or "the review could not be ingested")
+        doc_id = document_id(path.resolve())
+        ingestor.catalog.record_review_author(doc_id, author_id)
+    return doc_id
+
+
+def update_review(data: dict[str, Any], ingestor: "Ingestor", path: Path) -> None:
+    """Rewrite an existing review file with the edited fields and re-ingest it in place.
+
+    The front matter keeps its original author; lessons whose text did not change keep their ids.
+    """
+    review = validate_review(data)
+    with _write_lock:
+        previous = path.read_bytes()
+        author = read_review(path).get("author") or ""
+        rewrite_review(review, path, author=author)
+        result = ingestor.ingest_file(path)
+        if result.status == "failed":
+            path.write_bytes(previous)
+            raise BadFileError(path.name, result.error or "the review could not be ingested")
+
+
+def editable_review_path(document_path: str, reviews_dir: Path) -> Path | None:
+    """The file of a review submitted through kb (under reviews_dir), or None for any other document."""
+    path = Path(document_path)
+    try:
+        path.resolve().relative_to(reviews_dir.resolve())
+    except ValueError:
+        return None
+    return path if path.suffix == ".md" and path.is_file() else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,3 +79,27 @@ class Tagger:
             if score >= MIN_SCORE:
                 scored.append((score, tag.id))
         return [tag_id for _, tag_id in sorted(scored, reverse=True)[:MAX_TAGS]]
+
+
+def tags_mentioned(tags: list[Tag], text: str) -> list[Tag]:
+    """Tags whose name, English name or a keyword occurs in ``text`` (or that contain all of it), most hits first.
+
+    Used to suggest where to look when a search finds nothing.
+    """
+    folded = fold(text).strip()
+    if not folded:
+        return []
+    scored = []
+    for position, tag in enumerate(tags):
+        terms = {fold(t).strip() for t in (tag.name, tag.name_en, *tag.keywords)} - {""}
+        hits = sum(1 for term in terms if _mentions(folded, term) or (len(folded) >= 2 and folded in term))
+        if hits:
+            scored.append((-hits, position, tag))
+    return [tag for _, _, tag in sorted(scored)]
+
+
+def _mentions(text: str, term: str) -> bool:
+    if re.search(r"[a-z0-9]", term[0] + term[-1]):
+        # Latin terms match whole words ("roi" is not in "heroic").
+        return re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", text) is not None
+    return term in text

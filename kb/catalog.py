@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -161,6 +162,8 @@ class Catalog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
+        # One connection serves every thread of the web app: transactions must not interleave.
+        self._write_lock = threading.RLock()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -187,13 +190,14 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self._write_lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # --- meta ---------------------------------------------------------------------------
 
@@ -217,6 +221,13 @@ class Catalog:
     def list_documents(self) -> list[Document]:
         rows = self.db.execute(f"{_DOCUMENT_SELECT} GROUP BY d.id ORDER BY d.path").fetchall()
         return [_document(r) for r in rows]
+
+    def document_by_content_hash(self, content_hash: str) -> Document | None:
+        """A document whose file had exactly these bytes (sha256), if any: an upload of it adds nothing."""
+        row = self.db.execute(
+            f"{_DOCUMENT_SELECT} WHERE d.content_hash = ? GROUP BY d.id ORDER BY d.ingested_at LIMIT 1", (content_hash,)
+        ).fetchone()
+        return _document(row) if row else None
 
     def document_ids_for_source(self, source: str) -> list[str]:
         """Documents a source filter names: by id, path, or part of the path."""
@@ -294,6 +305,22 @@ class Catalog:
         self.db.execute("DELETE FROM chunks WHERE lesson_id IN (SELECT id FROM lessons WHERE document_id = ?)", (document_id,))
         self.db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
         return removed
+
+    # --- review authors -----------------------------------------------------------------
+
+    def record_review_author(self, document_id: str, user_id: int | None) -> None:
+        """Remember who submitted a review through the web form or the API (kept on re-ingest)."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO review_authors (document_id, user_id, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(document_id) DO NOTHING",
+                (document_id, user_id, utc_now()),
+            )
+
+    def review_author(self, document_id: str) -> int | None:
+        """The id of the user who submitted the review, or None (not submitted through kb, or user deleted)."""
+        row = self.db.execute("SELECT user_id FROM review_authors WHERE document_id = ?", (document_id,)).fetchone()
+        return row["user_id"] if row else None
 
     # --- lessons and chunks -------------------------------------------------------------
 
@@ -429,6 +456,13 @@ class Catalog:
             "(SELECT count(*) FROM lessons WHERE kind = 'review'), (SELECT count(*) FROM embedding_cache)"
         ).fetchone()
         return {"documents": row[0], "lessons": row[1], "chunks": row[2], "review_lessons": row[3], "cached_embeddings": row[4]}
+
+    def industries(self) -> list[str]:
+        """The distinct industries of review lessons, sorted: the choices of the industry filter."""
+        rows = self.db.execute(
+            "SELECT DISTINCT industry FROM lessons WHERE industry IS NOT NULL AND industry != '' ORDER BY industry"
+        )
+        return [r[0] for r in rows]
 
     def count_by(self, column: str) -> dict[str, int]:
         allowed = {"kind": "l.kind", "outcome": "l.outcome", "industry": "l.industry", "tag": "t.tag"}

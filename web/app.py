@@ -5,10 +5,11 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from kb.errors import BadFieldError, BadFileError, KbError, ModelMismatchError, NotFoundError
@@ -93,8 +94,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         fields = exc.errors if isinstance(exc, ReviewValidationError) else ({exc.field: exc.reason} if isinstance(exc, BadFieldError) else None)
         return _error_response(request, _status_for(exc), str(exc), fields)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
+    # Starlette's own HTTPException (unknown URL, unreadable form) is the base of FastAPI's: one handler for both.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 401 and not _wants_json(request) and request.method == "GET":
             from fastapi.responses import RedirectResponse
 

@@ -6,7 +6,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 
 from kb.accounts import Accounts, User
 
@@ -83,10 +83,12 @@ def can_read(request: Request) -> None:
 def require(role: str) -> Callable[..., User]:
     """A dependency that admits users of at least ``role`` and checks the CSRF token of cookie writes."""
 
-    def dependency(request: Request, _: None = Depends(check_csrf)) -> User:
+    async def dependency(request: Request) -> User:
+        # Anonymous first: without an account there is nothing to forge, and "sign in" is the useful answer.
         user = current_user(request)
         if user is None:
             raise HTTPException(status_code=401, detail="sign in first")
+        await check_csrf(request)
         if not user.can(role):
             raise HTTPException(status_code=403, detail=f"this needs the {role} role")
         return user

@@ -1,5 +1,96 @@
-"""documents pages and endpoints."""
+"""The ingested documents (`GET /documents`) and uploads (`POST /documents`, `POST /api/documents`)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.uploads import UploadResult, ingest_upload
+from kb.accounts import User
+from kb.errors import BadFieldError
+from web.auth import can_read, require
+from web.templating import render
 
 router = APIRouter()
+
+MAX_FILES = 20  # per request
+FILES_FIELD = "files"
+
+_MULTIPART_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [FILES_FIELD],
+                    "properties": {FILES_FIELD: {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                }
+            }
+        },
+    }
+}
+
+
+def _max_bytes(request: Request) -> int:
+    return request.app.state.settings.max_upload_mb * 1024 * 1024
+
+
+def limit_body(request: Request) -> None:
+    """Refuse a request body that cannot fit MAX_FILES files of the size limit before reading any of it."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_FILES * _max_bytes(request) + 1024 * 1024:
+        raise HTTPException(status_code=413, detail=f"the upload is larger than {MAX_FILES} files of {request.app.state.settings.max_upload_mb} MB")
+
+
+async def _ingest_uploads(request: Request) -> list[UploadResult]:
+    """Each uploaded file checked, stored and ingested in turn; one bad file does not stop the others."""
+    form = await request.form()
+    uploads = [item for item in form.getlist(FILES_FIELD) if isinstance(item, UploadFile) and (item.filename or item.size)]
+    if not uploads:
+        raise BadFieldError(FILES_FIELD, "choose at least one file")
+    if len(uploads) > MAX_FILES:
+        raise BadFieldError(FILES_FIELD, f"at most {MAX_FILES} files at a time")
+    workspace = request.app.state.workspace
+    limit = _max_bytes(request)
+    results = []
+    for upload in uploads:
+        data = await upload.read(limit + 1)  # one byte more than allowed is enough to know it is too large
+        results.append(
+            await run_in_threadpool(
+                ingest_upload, workspace.ingestor, workspace.settings.uploads_dir, upload.filename or "", data, max_bytes=limit
+            )
+        )
+    return results
+
+
+@router.get("/documents", dependencies=[Depends(can_read)], include_in_schema=False)
+def documents_page(request: Request):
+    return _page(request, results=None)
+
+
+@router.post("/documents", dependencies=[Depends(limit_body)], include_in_schema=False)
+async def upload_page(request: Request, _: User = Depends(require("trainer"))):
+    return _page(request, results=await _ingest_uploads(request))
+
+
+@router.post("/api/documents", dependencies=[Depends(limit_body)], openapi_extra=_MULTIPART_BODY, tags=["documents"])
+async def api_upload(request: Request, _: User = Depends(require("trainer"))):
+    """Upload files (multipart field ``files``, trainer role): ``{"files": [{"name", "status", "lessons", "error"}]}``."""
+    return {"files": [result.to_json() for result in await _ingest_uploads(request)]}
+
+
+def _page(request: Request, results: list[UploadResult] | None):
+    return render(
+        request,
+        "documents.html",
+        {
+            "documents": sorted(request.app.state.workspace.catalog.list_documents(), key=lambda d: d.ingested_at, reverse=True),
+            "results": results,
+            "suffixes": SUPPORTED_SUFFIXES,
+            "max_upload_mb": request.app.state.settings.max_upload_mb,
+            "max_files": MAX_FILES,
+        },
+    )

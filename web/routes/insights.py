@@ -1,5 +1,64 @@
-"""insights pages and endpoints."""
+"""What the base holds and what people look for: `GET /insights` (charts) and `GET /api/insights` (numbers)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from kb.insights import WEAK_SCORE, Insights
+from web.auth import can_read
+from web.charts import bar_chart, column_chart
+from web.i18n import language, translate, translate_value
+from web.taxonomy import tag_labels
+from web.templating import render
 
 router = APIRouter()
+
+TOP_QUERIES = 20
+
+
+def _numbers(request: Request) -> dict[str, Any]:
+    """Every number the page shows; lessons without an outcome or industry (playbooks) are left out of those counts."""
+    catalog = request.app.state.workspace.catalog
+    insights = Insights(catalog)
+    return {
+        "counts": catalog.counts(),
+        "by_kind": catalog.count_by("kind"),
+        "by_outcome": {key: n for key, n in catalog.count_by("outcome").items() if key != "—"},
+        "by_industry": {key: n for key, n in catalog.count_by("industry").items() if key != "—"},
+        "by_tag": catalog.count_by("tag"),
+        "lessons_by_month": insights.lessons_by_month(),
+        "queries_by_month": insights.queries_by_month(),
+        "frequent_queries": [asdict(stat) for stat in insights.frequent_queries(TOP_QUERIES)],
+        "gaps": [asdict(stat) for stat in insights.gaps(TOP_QUERIES)],
+        "weak_score": WEAK_SCORE,
+    }
+
+
+@router.get("/api/insights", dependencies=[Depends(can_read)], tags=["insights"])
+def api_insights(request: Request):
+    """Counts by kind, outcome, industry, tag and month; the most frequent queries and the knowledge gaps."""
+    return _numbers(request)
+
+
+@router.get("/insights", dependencies=[Depends(can_read)], include_in_schema=False)
+def insights_page(request: Request):
+    numbers = _numbers(request)
+    lang = language(request)
+    _ = lambda key: translate(key, lang)  # noqa: E731
+    tags = tag_labels(request, lang)
+
+    def labelled(counts: dict[str, int], prefix: str) -> list[tuple[str, int]]:
+        return [(translate_value(prefix, key, lang), n) for key, n in counts.items()]
+
+    charts = {
+        "kind": bar_chart(labelled(numbers["by_kind"], "kind."), _("insights.by_kind")),
+        "outcome": bar_chart(labelled(numbers["by_outcome"], "outcome."), _("insights.by_outcome")),
+        "industry": bar_chart(list(numbers["by_industry"].items()), _("insights.by_industry")),
+        "tag": bar_chart([(tags.get(key, key), n) for key, n in numbers["by_tag"].items()], _("insights.by_tag"), width=640),
+        "lessons_by_month": column_chart(list(numbers["lessons_by_month"].items()), _("insights.lessons_by_month")),
+        "queries_by_month": column_chart(list(numbers["queries_by_month"].items()), _("insights.queries_by_month")),
+    }
+    return render(request, "insights.html", {"numbers": numbers, "charts": charts, "query_total": sum(numbers["queries_by_month"].values())})

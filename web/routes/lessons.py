@@ -1,5 +1,71 @@
-"""lessons pages and endpoints."""
+"""One lesson: `GET /lessons/{id}` (the page, with related lessons) and `GET /api/lessons/{id}`."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from kb.accounts import User
+from kb.domain import REVIEW_FIELDS, Lesson
+from kb.errors import NotFoundError
+from kb.lesson_sets import LessonSets
+from web.auth import can_read, current_user, require
+from web.i18n import language
+from web.taxonomy import tag_labels
+from web.templating import render
 
 router = APIRouter()
+
+RELATED = 5
+
+
+def _lesson(request: Request, lesson_id: str) -> Lesson:
+    lesson = request.app.state.workspace.catalog.get_lesson(lesson_id)
+    if lesson is None:
+        raise NotFoundError(f"no lesson {lesson_id}")
+    return lesson
+
+
+@router.get("/api/lessons/{lesson_id}", dependencies=[Depends(can_read)], tags=["lessons"])
+def api_lesson(request: Request, lesson_id: str):
+    """The lesson with its fields, and the lessons nearest to it in meaning (``related``)."""
+    lesson = _lesson(request, lesson_id)
+    related = request.app.state.workspace.searcher.similar_lessons(lesson.id, RELATED)
+    return {
+        "id": lesson.id,
+        "title": lesson.title,
+        "body": lesson.body,
+        "heading_path": list(lesson.heading_path),
+        "source": lesson.source,
+        "kind": lesson.kind,
+        "tags": lesson.tags,
+        "fields": lesson.fields,
+        "document_id": lesson.document_id,
+        "related": [{"lesson_id": other.id, "title": other.title, "score": round(score, 6)} for other, score in related],
+    }
+
+
+@router.get("/lessons/{lesson_id}", dependencies=[Depends(can_read)], include_in_schema=False)
+def lesson_page(request: Request, lesson_id: str):
+    workspace = request.app.state.workspace
+    lesson = _lesson(request, lesson_id)
+    user = current_user(request)
+    return render(
+        request,
+        "lesson.html",
+        {
+            "lesson": lesson,
+            "document": workspace.catalog.get_document(lesson.document_id),
+            "review_fields": [(name, lesson.fields[name]) for name in REVIEW_FIELDS if name in lesson.fields and name != "currency"],
+            "related": workspace.searcher.similar_lessons(lesson.id, RELATED),
+            "tag_label": tag_labels(request, language(request)),
+            "sets": LessonSets(workspace.catalog).list() if user and user.can("trainer") else [],
+        },
+    )
+
+
+@router.post("/lessons/{lesson_id}/sets", include_in_schema=False)
+def add_to_set(lesson_id: str, set_id: int = Form(...), _: User = Depends(require("trainer"))):
+    """The lesson page's "add to set" form picks the set in a select, which a plain form cannot put in its
+    action URL: pass the same POST (307 keeps method and body, CSRF token included) to the set's items route."""
+    return RedirectResponse(f"/sets/{set_id}/items", status_code=307)

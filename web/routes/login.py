@@ -14,7 +14,8 @@ router = APIRouter()
 
 def _safe_next(target: str) -> str:
     """Only local paths: a login link must not send people to another site."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    # "/\\host" is "//host" to browsers: a path must start with one slash followed by neither slash nor backslash.
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
 @router.get("/login")

@@ -1,5 +1,297 @@
-"""reviews pages and endpoints."""
+"""Win/loss reviews: the quick form, the review page with "learned before" lessons, editing, and the API.
 
-from fastapi import APIRouter
+Every save goes validate → Markdown file under reviews_dir → synchronous ingest, so the review is
+searchable when the response is sent (ingest/reviews.py does the work; these handlers only adapt).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from ingest.reviews import (
+    LONG_FIELD_CHARS,
+    OUTCOME_CHOICES,
+    SHORT_FIELD_CHARS,
+    ReviewValidationError,
+    editable_review_path,
+    read_review,
+    submit_review,
+    update_review,
+)
+from ingest.tagging import load_taxonomy
+from kb.accounts import User
+from kb.domain import Document
+from kb.errors import NotFoundError
+from web.auth import can_read, current_user, require
+from web.i18n import field_error, language
+from web.templating import render
 
 router = APIRouter()
+
+FORM_FIELDS = (
+    "outcome",
+    "customer",
+    "lessons",
+    "title",
+    "industry",
+    "region",
+    "deal_size",
+    "currency",
+    "competitors",
+    "stage",
+    "close_date",
+    "summary",
+    "what_worked",
+    "what_went_wrong",
+    "next_actions",
+)
+REQUIRED_FIELDS = ("outcome", "customer", "lessons")
+# Stages are stored in Chinese, like the corpus; the label follows the interface language.
+STAGES = (
+    ("线索", "stage.lead"),
+    ("需求确认", "stage.discovery"),
+    ("方案", "stage.proposal"),
+    ("投标", "stage.bid"),
+    ("商务谈判", "stage.negotiation"),
+    ("签约", "stage.contract"),
+    ("交付", "stage.delivery"),
+)
+CURRENCIES = ("CNY", "USD", "EUR", "HKD", "JPY", "GBP")
+INDUSTRIES = ("金融", "医疗", "政府", "制造", "零售", "能源", "电信", "教育", "互联网")
+SIMILAR_PER_LESSON = 3
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+async def review_form(request: Request) -> dict[str, str]:
+    """The review fields of a submitted form, as typed (kept for re-display on errors)."""
+    form = await request.form()
+    return {name: str(form.get(name) or "") for name in FORM_FIELDS}
+
+
+def _workspace(request: Request):
+    return request.app.state.workspace
+
+
+def _review_document(request: Request, document_id: str) -> Document:
+    document = _workspace(request).catalog.get_document(document_id)
+    if document is None or document.kind != "review":
+        raise NotFoundError(f"no review {document_id}")
+    return document
+
+
+def _may_edit(request: Request, user: User | None, document: Document) -> bool:
+    """Only the author of a review submitted through kb, and admins, may edit it."""
+    if user is None or not user.can("rep"):
+        return False
+    if editable_review_path(document.path, request.app.state.settings.reviews_dir) is None:
+        return False
+    return user.can("admin") or _workspace(request).catalog.review_author(document.id) == user.id
+
+
+def _editable_path(request: Request, user: User, document: Document) -> Path:
+    if not _may_edit(request, user, document):
+        raise HTTPException(status_code=403, detail="only the author of this review (or an admin) may edit it")
+    return editable_review_path(document.path, request.app.state.settings.reviews_dir)  # type: ignore[return-value]
+
+
+def _stored_fields(request: Request, document: Document) -> dict[str, Any]:
+    """The review's fields: read back from its Markdown file, else from the catalog's front matter."""
+    path = Path(document.path)
+    if path.suffix == ".md" and path.is_file():
+        return read_review(path)
+    meta = document.metadata
+    return {
+        "outcome": str(meta.get("outcome") or ""),
+        "customer": str(meta.get("customer") or ""),
+        "title": document.title,
+        "summary": document.summary,
+        **{name: meta.get(name) or "" for name in ("industry", "region", "deal_size", "currency", "stage", "author")},
+        "competitors": meta.get("competitors") or [],
+        "close_date": str(meta.get("date") or ""),
+    }
+
+
+def _form_values(fields: dict[str, Any]) -> dict[str, str]:
+    """Stored fields as the strings the form shows."""
+    values = {name: "" if fields.get(name) is None else str(fields.get(name)) for name in FORM_FIELDS}
+    if isinstance(fields.get("lessons"), list):
+        values["lessons"] = "\n".join(fields["lessons"])
+    if isinstance(fields.get("competitors"), list):
+        values["competitors"] = ", ".join(fields["competitors"])
+    return values
+
+
+def _similar_lessons(request: Request, document_id: str) -> list[dict[str, Any]]:
+    """Each lesson of the review with the nearest lessons of other documents ("learned before")."""
+    workspace = _workspace(request)
+    result = []
+    for lesson in workspace.catalog.lessons_of_document(document_id):
+        similar = workspace.searcher.similar_lessons(lesson.id, SIMILAR_PER_LESSON, other_documents=True)
+        result.append({"lesson": lesson, "similar": similar})
+    return result
+
+
+def _lessons_json(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "lesson_id": entry["lesson"].id,
+            "title": entry["lesson"].title,
+            "similar": [{"lesson_id": other.id, "title": other.title, "score": round(float(score), 4)} for other, score in entry["similar"]],
+        }
+        for entry in entries
+    ]
+
+
+def _review_json(request: Request, document: Document) -> dict[str, Any]:
+    fields = _stored_fields(request, document)
+    return {
+        "document_id": document.id,
+        "title": document.title,
+        "author": fields.pop("author", "") or None,
+        "review": fields,
+        "lessons": _lessons_json(_similar_lessons(request, document.id)),
+    }
+
+
+def _render_form(
+    request: Request,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+    document: Document | None = None,
+    status_code: int = 200,
+):
+    lang = language(request)
+    errors = {name: field_error(message, lang) for name, message in (errors or {}).items()}
+    optional = [name for name in FORM_FIELDS if name not in REQUIRED_FIELDS]
+    stages = list(STAGES)
+    if values.get("stage") and values["stage"] not in {value for value, _ in STAGES}:
+        stages.append((values["stage"], ""))  # a stage typed elsewhere (a corpus file, the API) is kept
+    currencies = list(CURRENCIES)
+    if values.get("currency") and values["currency"] not in currencies:
+        currencies.append(values["currency"])
+    context = {
+        "values": values,
+        "errors": errors,
+        "document": document,
+        "action": f"/reviews/{document.id}/edit" if document else "/reviews",
+        "outcomes": OUTCOME_CHOICES,
+        "stages": stages,
+        "currencies": currencies,
+        "industries": INDUSTRIES,
+        "open_details": any(values.get(name) for name in optional) or any(name in errors for name in optional),
+        "short_chars": SHORT_FIELD_CHARS,
+        "long_chars": LONG_FIELD_CHARS,
+    }
+    return render(request, "review_form.html", context, status_code=status_code)
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+@router.get("/reviews/new")
+def new_review_page(request: Request, user: User = Depends(require("rep"))):
+    return _render_form(request, values={name: "" for name in FORM_FIELDS})
+
+
+@router.post("/reviews")
+def create_review(request: Request, user: User = Depends(require("rep")), values: dict[str, str] = Depends(review_form)):
+    settings = request.app.state.settings
+    try:
+        document_id = submit_review(
+            values, _workspace(request).ingestor, settings.reviews_dir, author=user.name, author_id=user.id
+        )
+    except ReviewValidationError as exc:
+        return _render_form(request, values=values, errors=exc.errors, status_code=422)
+    return RedirectResponse(f"/reviews/{document_id}?submitted=1", status_code=303)
+
+
+@router.get("/reviews/{document_id}", dependencies=[Depends(can_read)])
+def review_page(request: Request, document_id: str, submitted: bool = False, saved: bool = False):
+    document = _review_document(request, document_id)
+    fields = _stored_fields(request, document)
+    stage_labels = dict(STAGES)
+    lang = language(request)
+    tag_names = {tag.id: (tag.name_en if lang == "en" and tag.name_en else tag.name) for tag in load_taxonomy(request.app.state.settings.taxonomy_path)}
+    context = {
+        "document": document,
+        "fields": fields,
+        "stage_key": stage_labels.get(str(fields.get("stage") or "")),
+        "entries": _similar_lessons(request, document.id),
+        "can_edit": _may_edit(request, current_user(request), document),
+        "tag_names": tag_names,
+        "submitted": submitted,
+        "saved": saved,
+    }
+    return render(request, "review.html", context)
+
+
+@router.get("/reviews/{document_id}/edit")
+def edit_review_page(request: Request, document_id: str, user: User = Depends(require("rep"))):
+    document = _review_document(request, document_id)
+    path = _editable_path(request, user, document)
+    return _render_form(request, values=_form_values(read_review(path)), document=document)
+
+
+@router.post("/reviews/{document_id}/edit")
+def save_review(
+    request: Request, document_id: str, user: User = Depends(require("rep")), values: dict[str, str] = Depends(review_form)
+):
+    document = _review_document(request, document_id)
+    path = _editable_path(request, user, document)
+    try:
+        update_review(values, _workspace(request).ingestor, path)
+    except ReviewValidationError as exc:
+        return _render_form(request, values=values, errors=exc.errors, document=document, status_code=422)
+    return RedirectResponse(f"/reviews/{document_id}?saved=1", status_code=303)
+
+
+# --- API ------------------------------------------------------------------------------------
+
+_REVIEW_EXAMPLE = {
+    "outcome": "loss",
+    "customer": "华东某城商行",
+    "lessons": ["预算要在方案阶段就摸清楚", "技术领先不等于赢单"],
+    "competitors": "某国内厂商C, 某国内厂商D",
+    "deal_size": 5800000,
+    "currency": "CNY",
+}
+
+
+@router.post("/api/reviews", status_code=201)
+def api_create_review(
+    request: Request,
+    payload: dict[str, Any] = Body(..., examples=[_REVIEW_EXAMPLE]),
+    user: User = Depends(require("rep")),
+):
+    """Submit a review (the form's field names; `lessons` a list or one lesson per line). Searchable on return."""
+    settings = request.app.state.settings
+    document_id = submit_review(payload, _workspace(request).ingestor, settings.reviews_dir, author=user.name, author_id=user.id)
+    document = _review_document(request, document_id)
+    body = {"document_id": document.id, "title": document.title, "lessons": _lessons_json(_similar_lessons(request, document.id))}
+    return JSONResponse(body, status_code=201)
+
+
+@router.get("/api/reviews/{document_id}", dependencies=[Depends(can_read)])
+def api_get_review(request: Request, document_id: str):
+    """A review's fields (as PUT takes them), its author, and its lessons with similar earlier lessons."""
+    return _review_json(request, _review_document(request, document_id))
+
+
+@router.put("/api/reviews/{document_id}")
+def api_update_review(
+    request: Request,
+    document_id: str,
+    payload: dict[str, Any] = Body(..., examples=[_REVIEW_EXAMPLE]),
+    user: User = Depends(require("rep")),
+):
+    """Replace a review's fields (author or admin); unchanged lessons keep their ids."""
+    document = _review_document(request, document_id)
+    update_review(payload, _workspace(request).ingestor, _editable_path(request, user, document))
+    return _review_json(request, _review_document(request, document_id))

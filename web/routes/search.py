@@ -1,5 +1,121 @@
-"""search pages and endpoints."""
+"""The search page (`GET /`) and `GET /api/search`: the same Searcher and defaults as `kb search --jsonl`."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from itertools import islice
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from ingest.tagging import tags_mentioned
+from kb.domain import OUTCOMES, SearchFilters, SearchResult
+from kb.errors import BadFieldError
+from kb.insights import Insights
+from search.query import MAX_QUERY_CHARS
+from search.searcher import MAX_K
+from web.auth import can_read
+from web.i18n import language, translate
+from web.taxonomy import tag_label, taxonomy
+from web.templating import render
 
 router = APIRouter()
+
+PAGE_SIZE = 10
+MAX_PAGE = MAX_K // PAGE_SIZE  # the searcher returns at most MAX_K lessons
+SUGGESTED_TAGS = 8
+KINDS = ("playbook", "review")
+FILTER_NAMES = ("kind", "outcome", "industry", "tag", "source")
+
+
+def search_filters(
+    kind: str | None = Query(None, max_length=20, description="playbook or review"),
+    outcome: str | None = Query(None, max_length=20, description="win, loss, no-decision or unknown"),
+    industry: str | None = Query(None, max_length=200),
+    tag: str | None = Query(None, max_length=200, description="a tag id of the taxonomy"),
+    source: str | None = Query(None, max_length=500, description="a document id, path or part of the path"),
+) -> SearchFilters:
+    """The filters of a search request; an empty parameter (an untouched select) means no filter."""
+    filters = SearchFilters(
+        **{name: (value or "").strip() or None for name, value in zip(FILTER_NAMES, (kind, outcome, industry, tag, source))}
+    )
+    if filters.kind and filters.kind not in KINDS:
+        raise BadFieldError("kind", f"must be one of {', '.join(KINDS)}")
+    if filters.outcome and filters.outcome not in OUTCOMES:
+        raise BadFieldError("outcome", f"must be one of {', '.join(OUTCOMES)}")
+    return filters
+
+
+def _log(request: Request, query: str, results: list[SearchResult]) -> None:
+    top = results[0].similarity if results else None
+    Insights(request.app.state.workspace.catalog).log_query(query, len(results), top)
+
+
+@router.get("/api/search", dependencies=[Depends(can_read)], tags=["search"])
+def api_search(
+    request: Request,
+    q: str = Query(..., description=f"the question, at most {MAX_QUERY_CHARS} characters"),
+    k: int = Query(10, ge=1, le=MAX_K, description="number of lessons"),
+    filters: SearchFilters = Depends(search_filters),
+):
+    """Best lessons for ``q``: ``{"results": [...]}``, each item as one result line of `kb search --jsonl`."""
+    results = request.app.state.workspace.searcher.search(q, k=k, filters=filters)
+    _log(request, q, results)
+    return {"results": [result.to_json() for result in results]}
+
+
+@router.get("/", dependencies=[Depends(can_read)], include_in_schema=False)
+def search_page(
+    request: Request,
+    q: str = "",
+    page: int = Query(1, ge=1, le=MAX_PAGE),
+    filters: SearchFilters = Depends(search_filters),
+):
+    workspace = request.app.state.workspace
+    lang = language(request)
+    tags = taxonomy(request)
+    context = {
+        "q": q,
+        "filters": filters,
+        "page": page,
+        "max_query_chars": MAX_QUERY_CHARS,
+        "options": {  # (value, label) of each filter's select
+            "kind": [(kind, translate(f"kind.{kind}", lang)) for kind in KINDS],
+            "outcome": [(outcome, translate(f"outcome.{outcome}", lang)) for outcome in OUTCOMES],
+            "industry": [(industry, industry) for industry in workspace.catalog.industries()],
+            "tag": [(tag.id, tag_label(tag, lang)) for tag in tags],
+            "source": [(document.id, document.title) for document in workspace.catalog.list_documents()],
+        },
+        "tag_label": {tag.id: tag_label(tag, lang) for tag in tags},
+        "results": None,  # a search was run: the page of results
+        "lessons": None,  # no question but filters: the lessons they match
+        "too_long": False,
+        "suggested_tags": [],
+        "prev_url": None,
+        "next_url": None,
+    }
+    start, end = (page - 1) * PAGE_SIZE, page * PAGE_SIZE
+    more = False
+    if q.strip():
+        try:
+            found = workspace.searcher.search(q, k=end + 1, filters=filters)
+        except BadFieldError:  # the only thing a non-empty question can get wrong is its length
+            context["too_long"] = True
+            return render(request, "search.html", context, status_code=422)
+        if page == 1:  # later pages repeat a question already logged; the count is what the first page shows
+            _log(request, q, found[:PAGE_SIZE])
+        context["results"], more = found[start:end], len(found) > end
+        if not found:
+            context["suggested_tags"] = [tag.id for tag in tags_mentioned(tags, q)][:SUGGESTED_TAGS]
+    elif not filters.is_empty():
+        lessons = list(islice(workspace.catalog.iter_lessons(filters), start, end + 1))
+        context["lessons"], more = lessons[:PAGE_SIZE], len(lessons) > PAGE_SIZE
+    if not context["results"] and not context["lessons"] and not context["suggested_tags"]:
+        # Nothing found, or nothing asked yet: the most common topics are a place to start.
+        common = workspace.catalog.count_by("tag")
+        context["suggested_tags"] = [tag_id for tag_id in common if tag_id in context["tag_label"]][:SUGGESTED_TAGS]
+    query = {name: value for name, value in [("q", q.strip()), *((name, getattr(filters, name)) for name in FILTER_NAMES)] if value}
+    if page > 1:
+        context["prev_url"] = "/?" + urlencode({**query, "page": page - 1})
+    if more and page < MAX_PAGE:
+        context["next_url"] = "/?" + urlencode({**query, "page": page + 1})
+    return render(request, "search.html", context)
