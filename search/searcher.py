@@ -169,7 +169,9 @@ def _result(chunk: Chunk, text: str, lesson: Lesson, score: float, terms: list[s
 
 def highlight_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
     """Character spans of the query's terms in the shown text (matched on the folded form)."""
-    folded = "".join(f if len(f := fold(ch)) == 1 else ch.lower() for ch in text)
+    folded = fold(text)
+    if len(folded) != len(text):  # a conversion changed the length: fold char by char so offsets stay true
+        folded = "".join(f if len(f := fold(ch)) == 1 else ch.lower() for ch in text)
     spans: list[tuple[int, int]] = []
     for term in sorted({t for t in terms if len(t) > 1 or re.match(r"[\u4e00-\u9fff]", t)}, key=len, reverse=True):
         for match in re.finditer(re.escape(term), folded):
