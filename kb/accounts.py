@@ -57,8 +57,11 @@ def _token_hash(token: str) -> str:
 
 class Accounts:
     def __init__(self, catalog: Catalog) -> None:
-        self.db = catalog.db
         self.catalog = catalog
+
+    @property
+    def db(self):
+        return self.catalog.db
 
     def add_user(self, name: str, role: str, password: str) -> User:
         if not _NAME_RE.match(name or ""):

@@ -22,7 +22,10 @@ class QueryStat:
 class Insights:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.db = catalog.db
+
+    @property
+    def db(self):
+        return self.catalog.db
 
     def log_query(self, query: str, result_count: int, top_score: float | None) -> None:
         self.db.execute(

@@ -67,7 +67,10 @@ def _check_text(name: str, value: str, limit: int, *, required: bool = False) ->
 class LessonSets:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self.db = catalog.db
+
+    @property
+    def db(self):
+        return self.catalog.db
 
     def create(self, title: str, audience: str = "", description: str = "", owner_id: int | None = None) -> LessonSet:
         title = _check_text("title", title, MAX_TITLE_CHARS, required=True)
