@@ -14,9 +14,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from kb.accounts import Accounts
-from kb.settings import Settings
-from web.app import create_app
-from web_support import PASSWORD, bearer, csrf_in, signed_in
+from web_support import app_with, bearer, csrf_in, signed_in
 
 pytestmark = pytest.mark.slow
 
@@ -61,19 +59,7 @@ Qualify the budget early: ask who approves the spend and how much has been appro
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("web_reviews")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in CORPUS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    application = create_app(Settings(data_dir=root / "data"))
-    with TestClient(application):
-        workspace = application.state.workspace
-        report = workspace.ingestor.ingest([corpus])
-        assert not report.failed, report.failed
-        accounts = Accounts(workspace.catalog)
-        for name, role in (("rita", "rep"), ("ray", "rep"), ("rosa", "reader"), ("tom", "trainer"), ("ada", "admin")):
-            accounts.add_user(name, role, PASSWORD)
+    with app_with(tmp_path_factory.mktemp("web_reviews"), CORPUS, (("rita", "rep"), ("ray", "rep"), ("rosa", "reader"), ("tom", "trainer"), ("ada", "admin"))) as application:
         yield application
 
 

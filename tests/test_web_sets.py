@@ -12,9 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kb.accounts import Accounts
-from kb.settings import Settings
-from web.app import create_app
-from web_support import PASSWORD, csrf_in, signed_in
+from web_support import app_with, csrf_in, signed_in
 
 pytestmark = pytest.mark.slow
 
@@ -53,19 +51,7 @@ customer: 某三甲医院
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("web_sets")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in CORPUS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    application = create_app(Settings(data_dir=root / "data"))
-    with TestClient(application):
-        workspace = application.state.workspace
-        report = workspace.ingestor.ingest([corpus])
-        assert not report.failed, report.failed
-        accounts = Accounts(workspace.catalog)
-        for name, role in (("tina", "trainer"), ("rob", "rep"), ("rae", "reader")):
-            accounts.add_user(name, role, PASSWORD)
+    with app_with(tmp_path_factory.mktemp("web_sets"), CORPUS, (("tina", "trainer"), ("rob", "rep"), ("rae", "reader"))) as application:
         yield application
 
 

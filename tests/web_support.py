@@ -138,6 +138,25 @@ def kb_client(settings: Settings, corpus: Path | None = None) -> Iterator[TestCl
         yield client
 
 
+@contextmanager
+def app_with(root: Path, corpus: dict[str, str], users: tuple[tuple[str, str], ...]) -> Iterator:
+    """An app whose lifespan has run, with ``corpus`` (file name → text) ingested by the real engine
+    and the given (name, role) accounts, all with PASSWORD."""
+    corpus_dir = root / "corpus"
+    corpus_dir.mkdir()
+    for name, text in corpus.items():
+        (corpus_dir / name).write_text(text, encoding="utf-8")
+    application = create_app(Settings(data_dir=root / "data"))
+    with TestClient(application):
+        workspace = application.state.workspace
+        report = workspace.ingestor.ingest([corpus_dir])
+        assert not report.failed, report.failed
+        accounts = Accounts(workspace.catalog)
+        for name, role in users:
+            accounts.add_user(name, role, PASSWORD)
+        yield application
+
+
 def csrf_in(html: str) -> str:
     """The CSRF token a page's forms carry."""
     match = CSRF_RE.search(html)

@@ -6,6 +6,8 @@ searchable when the response is sent (ingest/reviews.py does the work; these han
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
+
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from ingest.reviews import (
     LONG_FIELD_CHARS,
     OUTCOME_CHOICES,
     SHORT_FIELD_CHARS,
+    ReviewInput,
     ReviewValidationError,
     editable_review_path,
     read_review,
@@ -32,23 +35,8 @@ from web.templating import render
 
 router = APIRouter()
 
-FORM_FIELDS = (
-    "outcome",
-    "customer",
-    "lessons",
-    "title",
-    "industry",
-    "region",
-    "deal_size",
-    "currency",
-    "competitors",
-    "stage",
-    "close_date",
-    "summary",
-    "what_worked",
-    "what_went_wrong",
-    "next_actions",
-)
+# The form has one field per ReviewInput field, in the same order.
+FORM_FIELDS = tuple(field.name for field in dataclass_fields(ReviewInput))
 REQUIRED_FIELDS = ("outcome", "customer", "lessons")
 # Stages are stored in Chinese, like the corpus; the label follows the interface language.
 STAGES = (
