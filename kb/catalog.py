@@ -470,6 +470,9 @@ class Catalog:
 
     # --- statistics ---------------------------------------------------------------------
 
+    def chunk_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
     def counts(self) -> dict[str, int]:
         row = self.db.execute(
             "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM lessons), (SELECT count(*) FROM chunks), "

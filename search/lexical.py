@@ -23,7 +23,7 @@ def match_expression(catalog: Catalog, query: Query) -> str | None:
     tokens = query_tokens(query)
     if not tokens:
         return None
-    total = catalog.counts()["chunks"] or 1
+    total = catalog.chunk_count() or 1
     frequencies = catalog.token_document_frequency(tokens)
     selective = [t for t in tokens if 0 < frequencies[t] <= MAX_DOCUMENT_FREQUENCY * total]
     # Keep common tokens when nothing else matched, so a query of everyday words still finds something.
