@@ -39,6 +39,7 @@ class FileResult:
     lessons: int = 0
     chunks: int = 0
     error: str | None = None
+    document_id: str | None = None  # of the stored document, when the file is in the catalog
 
 
 @dataclass
@@ -123,7 +124,7 @@ class Ingestor:
         digest = hashlib.sha256(data).hexdigest()
         previous = self.catalog.document_by_path(str(path))
         if previous and previous.content_hash == digest:
-            return FileResult(str(path), "unchanged", previous.lesson_count)
+            return FileResult(str(path), "unchanged", previous.lesson_count, document_id=previous.id)
         try:
             document, lessons, chunks = self.prepare(path, digest)
         except KbError as exc:
@@ -132,7 +133,7 @@ class Ingestor:
         if previous:
             _keep_ids(self.catalog.lessons_of_document(previous.id), lessons, chunks)
         self.store(document, lessons, chunks)
-        return FileResult(str(path), "updated" if previous else "added", len(lessons), len(chunks))
+        return FileResult(str(path), "updated" if previous else "added", len(lessons), len(chunks), document_id=document.id)
 
     def prepare(self, path: Path, digest: str) -> tuple[Document, list[Lesson], list[Chunk]]:
         """Everything up to storage: parse, clean, structure, extract lessons, chunk."""
@@ -229,7 +230,7 @@ class Ingestor:
         for document in self.catalog.list_documents():
             if not Path(document.path).exists():
                 self.index.delete(self.catalog.delete_document(document.id))
-                results.append(FileResult(document.path, "removed", document.lesson_count))
+                results.append(FileResult(document.path, "removed", document.lesson_count, document_id=document.id))
         return results
 
 

@@ -266,8 +266,6 @@ def submit_review(data: dict[str, Any], ingestor: "Ingestor", reviews_dir: Path,
 
     When this returns, the review's lessons are in the catalog, the lexical index and the vectors.
     """
-    from ingest.pipeline import document_id
-
     review = validate_review(data)
     with _write_lock:
         path = write_review(review, reviews_dir, author=author)
@@ -275,9 +273,8 @@ def submit_review(data: dict[str, Any], ingestor: "Ingestor", reviews_dir: Path,
         if result.status == "failed":
             path.unlink(missing_ok=True)
             raise BadFileError(path.name, result.error or "the review could not be ingested")
-        doc_id = document_id(path.resolve())
-        ingestor.catalog.record_review_author(doc_id, author_id)
-    return doc_id
+        ingestor.catalog.record_review_author(result.document_id, author_id)
+    return result.document_id
 
 
 def update_review(data: dict[str, Any], ingestor: "Ingestor", path: Path) -> None:

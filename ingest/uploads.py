@@ -83,5 +83,4 @@ def ingest_upload(ingestor: Ingestor, uploads_dir: Path, name: str, data: bytes,
         path.unlink(missing_ok=True)
         error = (result.error or "could not be ingested").replace(str(path), shown)
         return UploadResult(shown, "failed", error=error)
-    document = catalog.document_by_path(result.path)
-    return UploadResult(shown, result.status, result.lessons, document_id=document.id if document else None)
+    return UploadResult(shown, result.status, result.lessons, document_id=result.document_id)

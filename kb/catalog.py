@@ -144,11 +144,17 @@ _M003_PEOPLE_AND_CURATION = """
         CREATE INDEX query_log_created ON query_log(created_at);
 """
 
+# The lexical index's own per-term document counts: a lookup, where counting MATCH rows scans postings.
+_M004_CHUNK_VOCABULARY = """
+        CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
     ("002_lesson_titles", _M002_LESSON_TITLES),
     ("003_people_and_curation", _M003_PEOPLE_AND_CURATION),
+    ("004_chunk_vocabulary", _M004_CHUNK_VOCABULARY),
 ]
 
 
@@ -251,9 +257,8 @@ class Catalog:
 
     def document_ids_for_source(self, source: str) -> list[str]:
         """Documents a source filter names: by id, path, or part of the path."""
-        rows = self.db.execute(
-            "SELECT id FROM documents WHERE id = ? OR path = ? OR path LIKE ?", (source, source, f"%{source}%")
-        )
+        clause, params = source_filter_sql(source)
+        rows = self.db.execute(f"SELECT d.id FROM documents d WHERE {clause}", params)
         return [r["id"] for r in rows]
 
     def replace_document(self, document: Document, lessons: Sequence[Lesson], chunks: Sequence[Chunk]) -> list[str]:
@@ -442,10 +447,18 @@ class Catalog:
 
     def token_document_frequency(self, tokens: Sequence[str]) -> dict[str, int]:
         """In how many chunks each token occurs (for dropping tokens too common to discriminate)."""
+        unique = list(dict.fromkeys(tokens))
+        # A token of letters and digits is one term of the index; any other is a phrase of several terms.
+        terms = [t for t in unique if t.isalnum()]
+        marks = ",".join("?" * len(terms))
+        found = dict(self.db.execute(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", terms).fetchall()) if terms else {}
         result = {}
-        for token in dict.fromkeys(tokens):
-            row = self.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts_phrase(token),)).fetchone()
-            result[token] = int(row[0])
+        for token in unique:
+            if token.isalnum():
+                result[token] = int(found.get(token, 0))
+            else:
+                row = self.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts_phrase(token),)).fetchone()
+                result[token] = int(row[0])
         return result
 
     # --- embedding cache ----------------------------------------------------------------
@@ -505,6 +518,11 @@ def fts_phrase(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
 
 
+def source_filter_sql(source: str) -> tuple[str, list[Any]]:
+    """Documents ``d`` a source filter names: by id, by path, or by part of the path."""
+    return "(d.id = ? OR d.path = ? OR d.path LIKE ?)", [source, source, f"%{source}%"]
+
+
 def lesson_filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
     """WHERE clause over lessons ``l`` and documents ``d`` for the search filters."""
     clauses, params = ["1"], []
@@ -521,8 +539,9 @@ def lesson_filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
         clauses.append("EXISTS (SELECT 1 FROM lesson_tags t WHERE t.lesson_id = l.id AND t.tag = ?)")
         params.append(filters.tag)
     if filters.source:
-        clauses.append("(d.id = ? OR d.path = ? OR d.path LIKE ?)")
-        params.extend([filters.source, filters.source, f"%{filters.source}%"])
+        clause, source_params = source_filter_sql(filters.source)
+        clauses.append(clause)
+        params.extend(source_params)
     return " AND ".join(clauses), params
 
 

@@ -18,9 +18,8 @@ def query_tokens(query: Query) -> list[str]:
     return list(dict.fromkeys(tokens))
 
 
-def match_expression(catalog: Catalog, query: Query) -> str | None:
-    """An FTS5 OR of the query's discriminating tokens, or None when nothing can match."""
-    tokens = query_tokens(query)
+def match_expression(catalog: Catalog, tokens: list[str]) -> str | None:
+    """An FTS5 OR of the query's discriminating tokens (from query_tokens), or None when nothing can match."""
     if not tokens:
         return None
     total = catalog.chunk_count() or 1

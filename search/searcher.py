@@ -50,7 +50,8 @@ class Searcher:
         filters = filters or SearchFilters()
         k = max(1, min(int(k), MAX_K))
         document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
-        match = match_expression(self.catalog, query)
+        terms = query_tokens(query)
+        match = match_expression(self.catalog, terms)
         lexical = [cid for cid, _, _ in lexical_search(self.catalog, match, filters, CANDIDATES)]
         dense_hits = dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)
         dense = [cid for cid, _ in dense_hits]
@@ -87,7 +88,6 @@ class Searcher:
         siblings: dict[str, dict[int, Chunk]] = {}
         for chunk in self.catalog.chunks_of_lessons(ranked_lessons):
             siblings.setdefault(chunk.lesson_id, {})[chunk.ordinal] = chunk
-        terms = query_tokens(query)
         results = []
         for chunk, score in picked:
             if chunk.lesson_id not in lessons:

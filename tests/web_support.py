@@ -122,10 +122,13 @@ def write_corpus(directory: Path) -> Path:
     return directory
 
 
+DEFAULT_USERS = (("trainer1", "trainer"), ("rep1", "rep"), ("reader1", "reader"))
+
+
 @contextmanager
-def kb_client(settings: Settings, corpus: Path | None = None) -> Iterator[TestClient]:
+def kb_client(settings: Settings, corpus: Path | None = None, users: tuple[tuple[str, str], ...] = DEFAULT_USERS) -> Iterator[TestClient]:
     """A test client whose lifespan has run; the corpus (if any) ingested with the real engine,
-    and accounts ``trainer1`` (trainer), ``rep1`` (rep) and ``reader1`` (reader) created."""
+    and the given (name, role) accounts created, all with PASSWORD."""
     app = create_app(settings)
     with TestClient(app) as client:
         workspace = app.state.workspace
@@ -133,28 +136,20 @@ def kb_client(settings: Settings, corpus: Path | None = None) -> Iterator[TestCl
             report = workspace.ingestor.ingest([corpus])
             assert not report.failed, report.failed
         accounts = Accounts(workspace.catalog)
-        for name, role in (("trainer1", "trainer"), ("rep1", "rep"), ("reader1", "reader")):
+        for name, role in users:
             accounts.add_user(name, role, PASSWORD)
         yield client
 
 
 @contextmanager
 def app_with(root: Path, corpus: dict[str, str], users: tuple[tuple[str, str], ...]) -> Iterator:
-    """An app whose lifespan has run, with ``corpus`` (file name → text) ingested by the real engine
-    and the given (name, role) accounts, all with PASSWORD."""
+    """kb_client's app, for a corpus given as file name → text."""
     corpus_dir = root / "corpus"
     corpus_dir.mkdir()
     for name, text in corpus.items():
         (corpus_dir / name).write_text(text, encoding="utf-8")
-    application = create_app(Settings(data_dir=root / "data"))
-    with TestClient(application):
-        workspace = application.state.workspace
-        report = workspace.ingestor.ingest([corpus_dir])
-        assert not report.failed, report.failed
-        accounts = Accounts(workspace.catalog)
-        for name, role in users:
-            accounts.add_user(name, role, PASSWORD)
-        yield application
+    with kb_client(Settings(data_dir=root / "data"), corpus_dir, users) as client:
+        yield client.app
 
 
 def csrf_in(html: str) -> str:

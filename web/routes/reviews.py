@@ -25,12 +25,12 @@ from ingest.reviews import (
     submit_review,
     update_review,
 )
-from ingest.tagging import load_taxonomy
 from kb.accounts import User
 from kb.domain import Document
 from kb.errors import NotFoundError
 from web.auth import can_read, current_user, require
 from web.i18n import field_error, language
+from web.taxonomy import tag_labels
 from web.templating import render
 
 router = APIRouter()
@@ -205,15 +205,13 @@ def review_page(request: Request, document_id: str, submitted: bool = False, sav
     document = _review_document(request, document_id)
     fields = _stored_fields(request, document)
     stage_labels = dict(STAGES)
-    lang = language(request)
-    tag_names = {tag.id: (tag.name_en if lang == "en" and tag.name_en else tag.name) for tag in load_taxonomy(request.app.state.settings.taxonomy_path)}
     context = {
         "document": document,
         "fields": fields,
         "stage_key": stage_labels.get(str(fields.get("stage") or "")),
         "entries": _similar_lessons(request, document.id),
         "can_edit": _may_edit(request, current_user(request), document),
-        "tag_names": tag_names,
+        "tag_names": tag_labels(request, language(request)),
         "submitted": submitted,
         "saved": saved,
     }
