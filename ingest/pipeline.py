@@ -24,10 +24,10 @@ from ingest.structure import block_text, build_sections, ends_sentence, iter_sec
 from ingest.tagging import Tagger
 from kb.catalog import Catalog, utc_now
 from kb.domain import Chunk, Document, LoadedDocument, Lesson, Paragraph, Section
-from kb.embedding import CachedEmbedder, fingerprint
+from kb.embedding import fingerprint
 from kb.errors import BadFileError, KbError
 from kb.settings import Settings
-from kb.vector_index import VectorIndex, chunk_metadata
+from kb.vector_sync import BATCH as VECTOR_BATCH, VectorSync
 
 Status = Literal["added", "updated", "unchanged", "failed", "removed"]
 
@@ -80,13 +80,16 @@ def document_id(path: Path) -> str:
 
 
 class Ingestor:
-    """Writes documents into the catalog and the vector index, embedding only new text."""
+    """Writes documents into the catalog, which queues their vector work; embeds only new text.
 
-    def __init__(self, settings: Settings, catalog: Catalog, index: VectorIndex, embedder: CachedEmbedder, tagger: Tagger) -> None:
+    The vector work is applied here when this process holds the writer lock, else by the holder.
+    """
+
+    def __init__(self, settings: Settings, catalog: Catalog, vectors: VectorSync, tagger: Tagger) -> None:
         self.settings = settings
         self.catalog = catalog
-        self.index = index
-        self.embedder = embedder
+        self.vectors = vectors
+        self.embedder = vectors.embedder
         self.tagger = tagger
 
     def ingest(
@@ -98,24 +101,48 @@ class Ingestor:
         on_file: Callable[[FileResult], None] | None = None,
     ) -> IngestReport:
         started = time.perf_counter()
-        self.index.check_model(fingerprint(self.embedder))
+        self.vectors.index.check_model(fingerprint(self.embedder))
         embedded_before = self.embedder.computed
         files, problems = discover(paths)
         report = IngestReport(files=list(problems))
+        report.files.extend(self.finish_interrupted())
         if on_start:
             on_start(len(files))
         for path in files:
-            result = self.ingest_file(path)
+            result = self._ingest_file(path)
             report.files.append(result)
             if on_file:
                 on_file(result)
+            if self.catalog.pending_vector_count() >= VECTOR_BATCH:
+                self.vectors.drain()
         if prune:
             report.files.extend(self.prune())
+        self.vectors.drain()
         report.embedded = self.embedder.computed - embedded_before
         report.seconds = time.perf_counter() - started
         return report
 
+    def finish_interrupted(self) -> list[FileResult]:
+        """Apply queued vector work, and ingest reviews and uploads whose writing was cut short."""
+        self.vectors.drain()
+        stranded = [
+            path
+            for folder in (self.settings.reviews_dir, self.settings.uploads_dir)
+            if folder.is_dir()
+            for path in sorted(folder.iterdir())
+            if path.is_file() and self.catalog.document_by_path(str(path.resolve())) is None
+        ]
+        results = [self._ingest_file(path) for path in stranded]
+        self.vectors.drain()
+        return results
+
     def ingest_file(self, path: Path) -> FileResult:
+        """Ingest one file and apply its vector work now (when this process holds the writer lock)."""
+        result = self._ingest_file(path)
+        self.vectors.drain()
+        return result
+
+    def _ingest_file(self, path: Path) -> FileResult:
         path = Path(path).resolve()
         try:
             data = path.read_bytes()
@@ -182,17 +209,21 @@ class Ingestor:
         return document, extracted.lessons, chunks
 
     def store(self, document: Document, lessons: list[Lesson], chunks: list[Chunk]) -> None:
+        """Embed (into the cache), tag, and write the document; its vectors are queued in the same transaction."""
         vectors = self.embedder.embed_passages([c.index_text for c in chunks])
         self._tag(lessons, chunks, vectors)
-        removed = self.catalog.replace_document(document, lessons, chunks)
-        lesson_by_id = {lesson.id: lesson for lesson in lessons}
-        self.index.delete(removed)
-        self.index.claim(fingerprint(self.embedder))
-        self.index.add(
-            [c.id for c in chunks],
-            vectors,
-            [_metadata(lesson_by_id[c.lesson_id], document.id) for c in chunks],
-        )
+        self.catalog.replace_document(document, lessons, chunks, review_author=self._review_author(document))
+
+    def _review_author(self, document: Document) -> str | None:
+        """The account named in a review that kb itself wrote (under the reviews folder), else None."""
+        author = document.metadata.get("author")
+        if document.kind != "review" or not author:
+            return None
+        try:
+            Path(document.path).relative_to(self.settings.reviews_dir.resolve())
+        except ValueError:
+            return None
+        return str(author)
 
     def _tag(self, lessons: list[Lesson], chunks: list[Chunk], vectors: np.ndarray) -> None:
         """Tag each lesson from its text and the mean of its chunk vectors."""
@@ -204,45 +235,33 @@ class Ingestor:
                 mean = vectors[rows[lesson.id]].mean(axis=0)
                 lesson.tags = self.tagger.tag(lesson, mean / (np.linalg.norm(mean) or 1.0))
 
-    def reindex(self, on_progress: Callable[[int, int], None] | None = None) -> int:
-        """Rebuild vectors (configured model), tags (current taxonomy) and the lexical index from the catalog."""
-        self.index.reset(fingerprint(self.embedder))
+    def reindex(self, on_progress: Callable[[str, int, int], None] | None = None) -> int:
+        """Rebuild the lexical index, tags (current taxonomy) and vectors (configured model) from the catalog.
+
+        The vectors fill a new collection and replace the old one only when complete. When a running
+        server holds the writer lock, the embedding is done here and the server is asked to switch.
+        """
         self.catalog.retokenize()
         documents = self.catalog.list_documents()
-        total = 0
         for done, document in enumerate(documents, start=1):
             lessons = self.catalog.lessons_of_document(document.id)
             chunks = self.catalog.chunks_of_lessons([lesson.id for lesson in lessons])
-            vectors = self.embedder.embed_passages([c.index_text for c in chunks])
-            self._tag(lessons, chunks, vectors)
+            self._tag(lessons, chunks, self.embedder.embed_passages([c.index_text for c in chunks]))
             for lesson in lessons:
                 self.catalog.set_lesson_tags(lesson.id, lesson.tags)
-            by_id = {lesson.id: lesson for lesson in lessons}
-            self.index.add([c.id for c in chunks], vectors, [_metadata(by_id[c.lesson_id], document.id) for c in chunks])
-            total += len(chunks)
             if on_progress:
-                on_progress(done, len(documents))
-        return total
+                on_progress("embed", done, len(documents))
+        return self.vectors.rebuild(lambda done, total: on_progress and on_progress("index", done, total))
 
     def prune(self) -> list[FileResult]:
         """Remove documents whose files are gone, vectors included."""
         results = []
         for document in self.catalog.list_documents():
             if not Path(document.path).exists():
-                self.index.delete(self.catalog.delete_document(document.id))
+                self.catalog.delete_document(document.id)
                 results.append(FileResult(document.path, "removed", document.lesson_count, document_id=document.id))
+        self.vectors.drain()
         return results
-
-
-def _metadata(lesson: Lesson, document_id: str) -> dict:
-    return chunk_metadata(
-        lesson_id=lesson.id,
-        document_id=document_id,
-        kind=lesson.kind,
-        outcome=lesson.fields.get("outcome"),
-        industry=lesson.fields.get("industry"),
-        tags=lesson.tags,
-    )
 
 
 def _keep_ids(old: list[Lesson], new: list[Lesson], chunks: list[Chunk]) -> None:

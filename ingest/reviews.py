@@ -261,10 +261,11 @@ def _unescape(text: str) -> str:
 _write_lock = threading.Lock()
 
 
-def submit_review(data: dict[str, Any], ingestor: "Ingestor", reviews_dir: Path, *, author: str, author_id: int | None) -> str:
-    """Validate, write under reviews_dir, ingest and record the author; return the new document id.
+def submit_review(data: dict[str, Any], ingestor: "Ingestor", reviews_dir: Path, *, author: str) -> str:
+    """Validate, write under reviews_dir and ingest; return the new document id.
 
-    When this returns, the review's lessons are in the catalog, the lexical index and the vectors.
+    The author named in the file is recorded with the review's lessons in one transaction. When this
+    returns, the review's lessons are in the catalog, the lexical index and the vectors.
     """
     review = validate_review(data)
     with _write_lock:
@@ -273,7 +274,6 @@ def submit_review(data: dict[str, Any], ingestor: "Ingestor", reviews_dir: Path,
         if result.status == "failed":
             path.unlink(missing_ok=True)
             raise BadFileError(path.name, result.error or "the review could not be ingested")
-        ingestor.catalog.record_review_author(result.document_id, author_id)
     return result.document_id
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from kb.domain import Chunk, Document, Lesson, SearchFilters
+from kb.domain import Chunk, Document, Lesson, SearchFilters, VectorWork
+from kb.errors import StoreError
 from kb.textnorm import tokenize
 
 
@@ -149,12 +150,24 @@ _M004_CHUNK_VOCABULARY = """
         CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
 """
 
+# The transactional outbox of the vector index: every change of chunks queues the vector work it
+# implies in the same transaction, and the process that owns the vector store applies and removes it.
+# Vectors are derived data; whatever was interrupted stays queued until it is done.
+_MI7_VECTOR_OUTBOX = """
+        CREATE TABLE vector_outbox (
+            seq INTEGER PRIMARY KEY,
+            chunk_id TEXT NOT NULL UNIQUE,
+            op TEXT NOT NULL CHECK (op IN ('upsert', 'delete'))
+        );
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
     ("002_lesson_titles", _M002_LESSON_TITLES),
     ("003_people_and_curation", _M003_PEOPLE_AND_CURATION),
     ("004_chunk_vocabulary", _M004_CHUNK_VOCABULARY),
+    ("i7_vector_outbox", _MI7_VECTOR_OUTBOX),
 ]
 
 
@@ -201,6 +214,12 @@ class Catalog:
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         done = {row["name"] for row in self.db.execute("SELECT name FROM migrations")}
+        unknown = sorted(done - {name for name, _ in MIGRATIONS})
+        if unknown:
+            raise StoreError(
+                f"{self.path} was written by another version of kb (schema changes unknown here: {', '.join(unknown)}); "
+                "use that version, or `kb export` there and `kb import` here"
+            )
         for name, script in MIGRATIONS:
             if name in done:
                 continue
@@ -234,6 +253,9 @@ class Catalog:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     # --- documents ----------------------------------------------------------------------
 
     def document_by_path(self, path: str) -> Document | None:
@@ -261,65 +283,82 @@ class Catalog:
         rows = self.db.execute(f"SELECT d.id FROM documents d WHERE {clause}", params)
         return [r["id"] for r in rows]
 
-    def replace_document(self, document: Document, lessons: Sequence[Lesson], chunks: Sequence[Chunk]) -> list[str]:
-        """Store a document with its lessons and chunks, replacing an earlier version; return removed chunk ids."""
+    def replace_document(
+        self, document: Document, lessons: Sequence[Lesson], chunks: Sequence[Chunk], *, review_author: str | None = None
+    ) -> None:
+        """Store a document with its lessons and chunks, replacing an earlier version, and queue its vector work.
+
+        ``review_author`` names the account that submitted a review through kb; it is recorded in the
+        same transaction, so a review never exists without its author or the other way round.
+        """
         with self.transaction():
-            removed = self._delete_document(document.id)
-            self.db.execute(
-                "INSERT INTO documents (id, path, title, format, kind, content_hash, metadata, summary, ingested_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._replace_document(document, lessons, chunks, review_author=review_author)
+
+    def _replace_document(
+        self, document: Document, lessons: Sequence[Lesson], chunks: Sequence[Chunk], *, review_author: str | None
+    ) -> None:
+        self._delete_document(document.id)
+        self.db.execute(
+            "INSERT INTO documents (id, path, title, format, kind, content_hash, metadata, summary, ingested_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                document.id,
+                document.path,
+                document.title,
+                document.format,
+                document.kind,
+                document.content_hash,
+                json.dumps(document.metadata, ensure_ascii=False, default=str),
+                document.summary,
+                document.ingested_at or utc_now(),
+            ),
+        )
+        self.db.executemany(
+            "INSERT INTO lessons (id, document_id, ordinal, title, body, heading_path, kind, source, outcome, "
+            "industry, fields, content_hash, title_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
                 (
+                    lesson.id,
                     document.id,
-                    document.path,
-                    document.title,
-                    document.format,
-                    document.kind,
-                    document.content_hash,
-                    json.dumps(document.metadata, ensure_ascii=False, default=str),
-                    document.summary,
-                    document.ingested_at or utc_now(),
-                ),
+                    lesson.ordinal,
+                    lesson.title,
+                    lesson.body,
+                    json.dumps(list(lesson.heading_path), ensure_ascii=False),
+                    lesson.kind,
+                    lesson.source,
+                    lesson.fields.get("outcome"),
+                    lesson.fields.get("industry"),
+                    json.dumps(lesson.fields, ensure_ascii=False, default=str),
+                    lesson.content_hash,
+                    " ".join(tokenize(title_text(lesson))),
+                )
+                for lesson in lessons
+            ],
+        )
+        self.db.executemany(
+            "INSERT INTO lesson_tags (lesson_id, tag) VALUES (?, ?)",
+            [(lesson.id, tag) for lesson in lessons for tag in dict.fromkeys(lesson.tags)],
+        )
+        self.db.executemany(
+            "INSERT INTO chunks (id, lesson_id, ordinal, text, context, tokens) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (c.id, c.lesson_id, c.ordinal, c.text, c.context, " ".join(tokenize(c.index_text)))
+                for c in chunks
+            ],
+        )
+        self._queue_vectors([c.id for c in chunks], "upsert")
+        if review_author is not None:
+            self.db.execute(
+                "INSERT INTO review_authors (document_id, user_id, created_at) "
+                "SELECT ?, id, ? FROM users WHERE name = ? ON CONFLICT(document_id) DO NOTHING",
+                (document.id, utc_now(), review_author),
             )
-            self.db.executemany(
-                "INSERT INTO lessons (id, document_id, ordinal, title, body, heading_path, kind, source, outcome, "
-                "industry, fields, content_hash, title_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        lesson.id,
-                        document.id,
-                        lesson.ordinal,
-                        lesson.title,
-                        lesson.body,
-                        json.dumps(list(lesson.heading_path), ensure_ascii=False),
-                        lesson.kind,
-                        lesson.source,
-                        lesson.fields.get("outcome"),
-                        lesson.fields.get("industry"),
-                        json.dumps(lesson.fields, ensure_ascii=False, default=str),
-                        lesson.content_hash,
-                        " ".join(tokenize(title_text(lesson))),
-                    )
-                    for lesson in lessons
-                ],
-            )
-            self.db.executemany(
-                "INSERT INTO lesson_tags (lesson_id, tag) VALUES (?, ?)",
-                [(lesson.id, tag) for lesson in lessons for tag in dict.fromkeys(lesson.tags)],
-            )
-            self.db.executemany(
-                "INSERT INTO chunks (id, lesson_id, ordinal, text, context, tokens) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (c.id, c.lesson_id, c.ordinal, c.text, c.context, " ".join(tokenize(c.index_text)))
-                    for c in chunks
-                ],
-            )
-        return removed
 
-    def delete_document(self, document_id: str) -> list[str]:
+    def delete_document(self, document_id: str) -> None:
         with self.transaction():
-            return self._delete_document(document_id)
+            self._delete_document(document_id)
 
-    def _delete_document(self, document_id: str) -> list[str]:
+    def _delete_document(self, document_id: str) -> None:
         removed = [
             row["id"]
             for row in self.db.execute(
@@ -329,18 +368,158 @@ class Catalog:
         # Chunks go first, one by one through the trigger, so the FTS index forgets them.
         self.db.execute("DELETE FROM chunks WHERE lesson_id IN (SELECT id FROM lessons WHERE document_id = ?)", (document_id,))
         self.db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
-        return removed
+        self._queue_vectors(removed, "delete")
 
-    # --- review authors -----------------------------------------------------------------
+    # --- the vector outbox --------------------------------------------------------------
 
-    def record_review_author(self, document_id: str, user_id: int | None) -> None:
-        """Remember who submitted a review through the web form or the API (kept on re-ingest)."""
+    def _queue_vectors(self, chunk_ids: Sequence[str], op: str) -> None:
+        """Queue vector work inside the caller's transaction; a later op on a chunk replaces an earlier one."""
+        self.db.executemany(
+            "INSERT INTO vector_outbox (chunk_id, op) VALUES (?, ?) "
+            "ON CONFLICT(chunk_id) DO UPDATE SET op = excluded.op, seq = (SELECT coalesce(max(seq), 0) + 1 FROM vector_outbox)",
+            [(chunk_id, op) for chunk_id in chunk_ids],
+        )
+
+    def queue_vectors(self, chunk_ids: Sequence[str], op: str) -> None:
+        with self.transaction():
+            self._queue_vectors(chunk_ids, op)
+
+    def queue_all_vectors(self) -> int:
+        """Queue an upsert of every chunk (the vectors were lost or must be rebuilt)."""
         with self.transaction():
             self.db.execute(
-                "INSERT INTO review_authors (document_id, user_id, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(document_id) DO NOTHING",
-                (document_id, user_id, utc_now()),
+                "INSERT INTO vector_outbox (chunk_id, op) SELECT id, 'upsert' FROM chunks WHERE true "
+                "ON CONFLICT(chunk_id) DO UPDATE SET op = 'upsert'"
             )
+            return self.pending_vector_count()
+
+    def pending_vector_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM vector_outbox").fetchone()[0])
+
+    def pending_vectors(self, limit: int) -> list[VectorWork]:
+        """The oldest queued vector work, with what an upsert needs: the chunk's text and filter fields."""
+        rows = self.db.execute(
+            f"""
+            SELECT o.seq, o.chunk_id, o.op, c.text, c.context, c.lesson_id, l.document_id, l.kind, l.outcome, l.industry,
+                   (SELECT group_concat(tag, '\x1f') FROM lesson_tags t WHERE t.lesson_id = l.id) AS tag_list
+            FROM vector_outbox o
+            LEFT JOIN chunks c ON c.id = o.chunk_id
+            LEFT JOIN lessons l ON l.id = c.lesson_id
+            ORDER BY o.seq LIMIT ?
+            """,
+            (limit,),
+        ).fetchall()
+        return [_vector_work(r) for r in rows]
+
+    def all_vector_work(self, *, after_rowid: int = 0, limit: int = 512) -> list[VectorWork]:
+        """Upserts for stored chunks in rowid order (a rebuild pages through all of them with ``after_rowid``)."""
+        rows = self.db.execute(
+            """
+            SELECT c.rowid AS seq, c.id AS chunk_id, 'upsert' AS op, c.text, c.context, c.lesson_id, l.document_id, l.kind,
+                   l.outcome, l.industry,
+                   (SELECT group_concat(tag, '\x1f') FROM lesson_tags t WHERE t.lesson_id = l.id) AS tag_list
+            FROM chunks c JOIN lessons l ON l.id = c.lesson_id
+            WHERE c.rowid > ? ORDER BY c.rowid LIMIT ?
+            """,
+            (after_rowid, limit),
+        ).fetchall()
+        return [_vector_work(r) for r in rows]
+
+    def vectors_done(self, work: Sequence[VectorWork]) -> None:
+        """Forget applied work; an entry queued again meanwhile has a new seq and stays."""
+        with self.transaction():
+            self.db.executemany("DELETE FROM vector_outbox WHERE chunk_id = ? AND seq = ?", [(w.chunk_id, w.seq) for w in work])
+
+    def chunk_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
+
+    # --- export and import --------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state of the catalog, whatever other processes write meanwhile."""
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            db.execute("SELECT count(*) FROM documents").fetchone()  # WAL read snapshot starts at the first read
+            yield
+        finally:
+            db.execute("COMMIT")
+
+    def is_empty(self) -> bool:
+        counts = self.counts()
+        return not any(counts[k] for k in ("documents", "users", "sets"))
+
+    def users_for_export(self) -> list[dict[str, Any]]:
+        """Every account with its role and password hash (tokens and sessions stay behind)."""
+        return [{k: r[k] for k in r.keys() if k != "id"} for r in self.db.execute("SELECT * FROM users ORDER BY id")]
+
+    def review_author_names(self) -> dict[str, str]:
+        rows = self.db.execute("SELECT r.document_id, u.name FROM review_authors r JOIN users u ON u.id = r.user_id")
+        return dict(rows.fetchall())
+
+    def sets_for_export(self) -> list[dict[str, Any]]:
+        sets = []
+        for r in self.db.execute(
+            "SELECT s.*, u.name AS owner FROM lesson_sets s LEFT JOIN users u ON u.id = s.owner_id ORDER BY s.id"
+        ).fetchall():
+            items = self.db.execute(
+                "SELECT lesson_id, note FROM lesson_set_items WHERE set_id = ? ORDER BY position", (r["id"],)
+            ).fetchall()
+            sets.append(
+                {
+                    "id": r["id"],
+                    "title": r["title"],
+                    "audience": r["audience"],
+                    "description": r["description"],
+                    "owner": r["owner"],
+                    "created_at": r["created_at"],
+                    "updated_at": r["updated_at"],
+                    "items": [{"lesson": i["lesson_id"], "note": i["note"]} for i in items],
+                }
+            )
+        return sets
+
+    def import_records(
+        self,
+        *,
+        users: Sequence[dict[str, Any]],
+        documents: Sequence[tuple[Document, Sequence[Lesson], Sequence[Chunk], str | None]],
+        sets: Sequence[dict[str, Any]],
+        merge: bool,
+    ) -> dict[str, int]:
+        """Write an export's records in one transaction; with ``merge``, what exists already is kept."""
+        added = {"users": 0, "documents": 0, "sets": 0}
+        with self.transaction():
+            columns = {r["name"] for r in self.db.execute("PRAGMA table_info(users)")} - {"id"}
+            for user in users:
+                names = [k for k in user if k in columns]
+                cursor = self.db.execute(
+                    f"INSERT INTO users ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) ON CONFLICT(name) DO NOTHING",
+                    [user[k] for k in names],
+                )
+                added["users"] += cursor.rowcount
+            for document, lessons, chunks, author in documents:
+                if merge and self.db.execute("SELECT 1 FROM documents WHERE id = ?", (document.id,)).fetchone():
+                    continue
+                self._replace_document(document, lessons, chunks, review_author=author)
+                added["documents"] += 1
+            for lesson_set in sets:
+                set_id = None if merge else lesson_set["id"]
+                cursor = self.db.execute(
+                    "INSERT INTO lesson_sets (id, title, audience, description, owner_id, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, (SELECT id FROM users WHERE name = ?), ?, ?)",
+                    (set_id, lesson_set["title"], lesson_set["audience"], lesson_set["description"], lesson_set["owner"],
+                     lesson_set["created_at"], lesson_set["updated_at"]),
+                )
+                self.db.executemany(
+                    "INSERT INTO lesson_set_items (set_id, lesson_id, position, note) VALUES (?, ?, ?, ?)",
+                    [(cursor.lastrowid, item["lesson"], position, item["note"]) for position, item in enumerate(lesson_set["items"])],
+                )
+                added["sets"] += 1
+        return added
+
+    # --- review authors -----------------------------------------------------------------
 
     def review_author(self, document_id: str) -> int | None:
         """The id of the user who submitted the review, or None (not submitted through kb, or user deleted)."""
@@ -404,11 +583,13 @@ class Catalog:
         with self.transaction():
             for lesson in [_lesson(r) for r in self.db.execute(f"{_LESSON_SELECT}").fetchall()]:
                 self.db.execute("UPDATE lessons SET title_tokens = ? WHERE id = ?", (" ".join(tokenize(title_text(lesson))), lesson.id))
-            rows = self.db.execute("SELECT rowid, text, context FROM chunks").fetchall()
-            for r in rows:
-                index_text = f"{r['context']}\n{r['text']}" if r["context"] else r["text"]
-                self.db.execute("UPDATE chunks SET tokens = ? WHERE rowid = ?", (" ".join(tokenize(index_text)), r["rowid"]))
+            rows = self.db.execute("SELECT rowid, id, text, context FROM chunks").fetchall()
+            self.db.executemany(
+                "UPDATE chunks SET tokens = ? WHERE rowid = ?",
+                [(" ".join(tokenize(Chunk(r["id"], "", 0, r["text"], r["context"]).index_text)), r["rowid"]) for r in rows],
+            )
             self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+            self.db.execute("INSERT INTO lessons_fts(lessons_fts) VALUES ('rebuild')")
 
     def lexical_search(self, match: str, filters: SearchFilters, limit: int) -> list[tuple[str, str, float]]:
         """(chunk id, lesson id, bm25 score — higher is better) for an FTS5 MATCH expression."""
@@ -461,6 +642,50 @@ class Catalog:
                 result[token] = int(row[0])
         return result
 
+    # --- checks (kb doctor) ---------------------------------------------------------------
+
+    def storage_problems(self) -> list[str]:
+        """What SQLite's own check finds wrong with the file (empty when it is sound)."""
+        return [r[0] for r in self.db.execute("PRAGMA quick_check") if r[0] != "ok"]
+
+    def dangling_references(self) -> dict[str, list[str]]:
+        """Rows that point at rows which no longer exist, by what they are."""
+        found = {}
+        for what, sql in _DANGLING.items():
+            rows = [str(r[0]) for r in self.db.execute(f"SELECT {sql[0]} FROM {sql[1]} WHERE {sql[2]}")]
+            if rows:
+                found[what] = rows
+        return found
+
+    def remove_dangling_references(self) -> None:
+        with self.transaction():
+            for _, table, where in _DANGLING.values():
+                alias = table.split()[-1]
+                self.db.execute(f"DELETE FROM {table.split()[0]} WHERE rowid IN (SELECT {alias}.rowid FROM {table} WHERE {where})")
+
+    def lexical_problems(self, sample: int = 1000) -> list[str]:
+        """Where the full-text indexes disagree with the rows they index, or hold tokens of another tokenizer."""
+        problems = []
+        for table in ("chunks_fts", "lessons_fts"):
+            try:
+                self.db.execute(f"INSERT INTO {table}({table}, rank) VALUES ('integrity-check', 1)")
+            except sqlite3.DatabaseError:
+                problems.append(f"the full-text index {table} does not match its rows")
+        total = self.chunk_count()
+        step = max(1, total // sample)
+        rows = self.db.execute("SELECT id, text, context, tokens FROM chunks WHERE rowid % ? = 0", (step,)).fetchall()
+        stale = [r["id"] for r in rows if r["tokens"] != " ".join(tokenize(Chunk(r["id"], "", 0, r["text"], r["context"]).index_text))]
+        if stale:
+            problems.append(f"{len(stale)} of {len(rows)} sampled chunks have tokens of an older tokenizer (e.g. {', '.join(stale[:5])})")
+        return problems
+
+    def lesson_titles_of_chunks(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.db.execute(f"SELECT c.id, l.title FROM chunks c JOIN lessons l ON l.id = c.lesson_id WHERE c.id IN ({marks})", list(chunk_ids))
+        return dict(rows.fetchall())
+
     # --- embedding cache ----------------------------------------------------------------
 
     def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
@@ -489,9 +714,12 @@ class Catalog:
     def counts(self) -> dict[str, int]:
         row = self.db.execute(
             "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM lessons), (SELECT count(*) FROM chunks), "
-            "(SELECT count(*) FROM lessons WHERE kind = 'review'), (SELECT count(*) FROM embedding_cache)"
+            "(SELECT count(*) FROM documents WHERE kind = 'review'), (SELECT count(*) FROM lessons WHERE kind = 'review'), "
+            "(SELECT count(*) FROM lesson_sets), (SELECT count(*) FROM users), (SELECT count(*) FROM vector_outbox), "
+            "(SELECT count(*) FROM embedding_cache)"
         ).fetchone()
-        return {"documents": row[0], "lessons": row[1], "chunks": row[2], "review_lessons": row[3], "cached_embeddings": row[4]}
+        keys = ("documents", "lessons", "chunks", "reviews", "review_lessons", "sets", "users", "pending_vectors", "cached_embeddings")
+        return dict(zip(keys, row))
 
     def industries(self) -> list[str]:
         """The distinct industries of review lessons, sorted: the choices of the industry filter."""
@@ -545,6 +773,28 @@ def lesson_filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+# What kb doctor checks: (what is shown, FROM clause with the row's alias last, WHERE of a dangling row).
+_DANGLING: dict[str, tuple[str, str, str]] = {
+    "lessons whose document is gone": ("x.id", "lessons x", "NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = x.document_id)"),
+    "chunks whose lesson is gone": ("x.id", "chunks x", "NOT EXISTS (SELECT 1 FROM lessons l WHERE l.id = x.lesson_id)"),
+    "tags whose lesson is gone": ("x.lesson_id", "lesson_tags x", "NOT EXISTS (SELECT 1 FROM lessons l WHERE l.id = x.lesson_id)"),
+    "set items whose lesson is gone": (
+        "x.set_id || ':' || x.lesson_id", "lesson_set_items x", "NOT EXISTS (SELECT 1 FROM lessons l WHERE l.id = x.lesson_id)"
+    ),
+    "set items whose set is gone": (
+        "x.set_id || ':' || x.lesson_id", "lesson_set_items x", "NOT EXISTS (SELECT 1 FROM lesson_sets s WHERE s.id = x.set_id)"
+    ),
+    "review authors whose review is gone": (
+        "x.document_id", "review_authors x", "NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = x.document_id)"
+    ),
+    "review authors whose account is gone": (
+        "x.document_id", "review_authors x", "x.user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = x.user_id)"
+    ),
+    "lesson sets whose owner is gone": (
+        "x.id", "lesson_sets x", "x.owner_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = x.owner_id)"
+    ),
+}
+
 _DOCUMENT_SELECT = (
     "SELECT d.*, count(l.id) AS lesson_count FROM documents d LEFT JOIN lessons l ON l.document_id = d.id"
 )
@@ -581,4 +831,19 @@ def _lesson(row: sqlite3.Row) -> Lesson:
         tags=sorted(row["tag_list"].split("\x1f")) if row["tag_list"] else [],
         fields=json.loads(row["fields"]),
         content_hash=row["content_hash"],
+    )
+
+
+def _vector_work(row: sqlite3.Row) -> VectorWork:
+    exists = row["lesson_id"] is not None
+    return VectorWork(
+        seq=row["seq"],
+        chunk_id=row["chunk_id"],
+        op=row["op"],
+        chunk=Chunk(row["chunk_id"], row["lesson_id"], 0, row["text"], row["context"]) if exists else None,
+        document_id=row["document_id"],
+        kind=row["kind"],
+        outcome=row["outcome"],
+        industry=row["industry"],
+        tags=sorted(row["tag_list"].split("\x1f")) if row["tag_list"] else [],
     )

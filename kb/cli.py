@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from kb.domain import OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError, KbError
 from kb.settings import Settings
 from kb.workspace import Workspace
+from kb.writer_lock import Holder
 
 console = Console()
 err_console = Console(stderr=True)
@@ -72,19 +75,9 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
 @click.pass_obj
 def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool) -> None:
     """Ingest files and folders (.txt .md .html .docx .pdf)."""
-    ingestor = workspace.ingestor
-    with Progress(
-        TextColumn("[bold]ingest"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    ) as progress:
+    with _writing(workspace, "ingest"), _progress("ingest") as progress:
         task = progress.add_task("", total=None)
-        report = ingestor.ingest(
+        report = workspace.ingestor.ingest(
             paths,
             prune=prune,
             on_start=lambda total: progress.update(task, total=total),
@@ -210,29 +203,131 @@ def lessons(workspace: Workspace, jsonl: bool, **filter_values: str | None) -> N
 @cli.command()
 @click.pass_obj
 def reindex(workspace: Workspace) -> None:
-    """Rebuild vectors with the configured model, tags from the taxonomy, and the lexical index."""
-    with Progress(TextColumn("[bold]reindex"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
+    """Rebuild the lexical index, tags (taxonomy) and vectors (configured model); search works throughout."""
+    with _writing(workspace, "reindex"), _progress("reindex") as progress:
         task = progress.add_task("", total=None)
-        total = workspace.ingestor.reindex(lambda done, all_: progress.update(task, completed=done, total=all_))
+        total = workspace.ingestor.reindex(lambda step, done, all_: progress.update(task, completed=done, total=all_, description=step))
     console.print(f"reindexed {total} chunks with {workspace.settings.engine}:{workspace.settings.model}")
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
 @click.pass_obj
-def stats(workspace: Workspace) -> None:
-    """Counts of documents, lessons and chunks, by kind, outcome and tag."""
+def stats(workspace: Workspace, as_json: bool) -> None:
+    """Counts of documents, lessons, chunks, vectors, reviews, sets and users."""
     catalog = workspace.catalog
-    counts = catalog.counts()
+    counts = {**catalog.counts(), "vectors": workspace.index.count()}
+    if as_json:
+        click.echo(json.dumps({**counts, "model": workspace.index.model_fingerprint}, ensure_ascii=False))
+        return
     table = Table("what", "count", box=None)
     for key, value in counts.items():
         table.add_row(key.replace("_", " "), str(value))
-    table.add_row("vectors", str(workspace.index.count()))
     table.add_row("model", workspace.index.model_fingerprint or "—")
     console.print(table)
     for column in ("kind", "outcome", "tag"):
         by = catalog.count_by(column)
         if by:
             console.print(f"[bold]by {column}[/bold]: " + ", ".join(f"{k} {v}" for k, v in by.items()), highlight=False)
+
+
+@cli.command()
+@click.option("--repair", is_flag=True, help="fix what was found: embed what is missing, delete orphans, rebuild stale rows")
+@click.pass_obj
+def doctor(workspace: Workspace, repair: bool) -> None:
+    """Check that the catalog, the lexical index and the vectors agree; exit 1 when anything is wrong."""
+    from kb.doctor import examine, repair as run_repairs
+
+    findings = examine(workspace)
+    _print_findings(findings)
+    if repair and findings:
+        with _writing(workspace, "doctor"):
+            unrepairable = run_repairs(workspace, findings)
+        for finding in unrepairable:
+            err_console.print(f"[red]cannot repair:[/red] {escape(finding.problem)}", highlight=False, soft_wrap=True)
+        console.print("after repair:")
+        findings = examine(workspace)
+        _print_findings(findings)
+    if findings:
+        if not repair:
+            console.print("run `kb doctor --repair` to fix what can be fixed", highlight=False)
+        sys.exit(1)
+
+
+def _print_findings(findings) -> None:
+    if not findings:
+        console.print("[green]✓[/green] the store is whole: every chunk has its vector and every vector its chunk, "
+                      "the lexical index matches the catalog, and every reference points at a row that exists", highlight=False)
+        return
+    for finding in findings:
+        console.print(f"[red]✗[/red] {escape(finding.problem)}", highlight=False, soft_wrap=True)
+        for example in finding.examples:
+            console.print(f"    {escape(example)}", highlight=False, soft_wrap=True)
+
+
+@cli.command("export")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.pass_obj
+def export_command(workspace: Workspace, directory: Path) -> None:
+    """Write documents, reviews, lessons, sets and users as readable files under DIRECTORY."""
+    from kb.transfer import export_knowledge_base
+
+    summary = export_knowledge_base(workspace, directory)
+    console.print(
+        f"exported {summary.documents} documents ({summary.reviews} reviews), {summary.lessons} lessons, "
+        f"{summary.sets} sets and {summary.users} users to {directory}",
+        highlight=False,
+    )
+
+
+@cli.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--merge", is_flag=True, help="import into a data dir that has content: keep what exists, add the rest")
+@click.pass_obj
+def import_command(workspace: Workspace, directory: Path, merge: bool) -> None:
+    """Restore a `kb export` into this data dir (empty, unless --merge)."""
+    from kb.transfer import import_knowledge_base
+
+    with _writing(workspace, "import"), _progress("import") as progress:
+        task = progress.add_task("", total=None)
+        summary = import_knowledge_base(
+            workspace, directory, merge=merge, on_progress=lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    console.print(
+        f"imported {summary.documents} documents ({summary.reviews} reviews), {summary.lessons} lessons, "
+        f"{summary.chunks} chunks, {summary.sets} sets and {summary.users} users",
+        highlight=False,
+    )
+
+
+@contextmanager
+def _writing(workspace: Workspace, role: str) -> Iterator[None]:
+    """Run a writing command as the vector store's one writer, or hand its vector work to a running server."""
+
+    def waiting(holder: Holder | None) -> None:
+        who = f"kb {holder.role} (pid {holder.pid})" if holder else "another kb process"
+        err_console.print(f"waiting for {who} to finish writing…", highlight=False)
+
+    with workspace.writing(role, on_wait=waiting) as owner:
+        yield
+    if not owner:
+        holder = workspace.lock.holder()
+        err_console.print(f"the kb server (pid {holder.pid if holder else '?'}) is indexing the new vectors…", highlight=False)
+        if not workspace.vectors.wait_until_applied(timeout_s=600):
+            err_console.print("the server has not finished yet; the work stays queued and it goes on", highlight=False)
+
+
+def _progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
 
 
 @cli.command()

@@ -113,6 +113,21 @@ class Chunk:
 
 
 @dataclass
+class VectorWork:
+    """One queued change of the vector index: upsert a chunk's vector (with its filter fields) or delete it."""
+
+    seq: int
+    chunk_id: str
+    op: Literal["upsert", "delete"]
+    chunk: Chunk | None  # None when the chunk is gone: nothing to upsert
+    document_id: str | None = None
+    kind: str | None = None
+    outcome: str | None = None
+    industry: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Document:
     id: str
     path: str

@@ -41,3 +41,7 @@ class ModelMismatchError(KbError):
 
 class NotFoundError(KbError):
     """A lesson, document or other record that does not exist."""
+
+
+class StoreError(KbError):
+    """The data dir cannot be used as it is: written by another version, or a store is damaged."""

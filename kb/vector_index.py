@@ -1,37 +1,84 @@
-"""Chroma holds the chunk vectors; it can always be rebuilt from the catalog."""
+"""Chroma holds the chunk vectors: derived data, always rebuildable from the catalog.
+
+One collection is active at a time; its name lives in the catalog (``vectors.collection``), so a
+rebuild fills a new collection beside the active one and switches only when it is complete.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from kb.domain import SearchFilters
-from kb.errors import ModelMismatchError
+from kb.domain import SearchFilters, VectorWork
+from kb.errors import ModelMismatchError, StoreError
 from kb.settings import Settings
 
-COLLECTION = "chunks"
+DEFAULT_COLLECTION = "chunks"  # the name data dirs of earlier versions use
 ADD_BATCH = 512
 
 
 class VectorIndex:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, active_name: Callable[[], str]) -> None:
+        self._active_name = active_name
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
-        if settings.chroma_url:
-            url = urlparse(settings.chroma_url)
-            self.client = chromadb.HttpClient(
-                host=url.hostname or "localhost",
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
-            )
-        else:
-            settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-            self.client = chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
-        self.collection = self.client.get_or_create_collection(COLLECTION, metadata={"hnsw:space": "cosine"})
+        try:
+            if settings.chroma_url:
+                url = urlparse(settings.chroma_url)
+                self.client = chromadb.HttpClient(
+                    host=url.hostname or "localhost",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+                self.location = settings.chroma_url
+            else:
+                settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+                self.client = chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+                self.location = str(settings.chroma_dir)
+        except Exception as exc:  # chromadb raises many types (ValueError, its own errors, OS errors)
+            raise StoreError(
+                f"cannot open the vector store at {settings.chroma_url or settings.chroma_dir}: {exc}; "
+                "run `kb doctor --repair` to rebuild it from the catalog"
+            ) from exc
+        self._collections: dict[str, chromadb.Collection] = {}
+
+    # --- collections ---------------------------------------------------------------------
+
+    @property
+    def collection(self) -> chromadb.Collection:
+        """The active collection (created empty the first time)."""
+        return self._collection(self._active_name())
+
+    def _collection(self, name: str) -> chromadb.Collection:
+        if name not in self._collections:
+            self._collections[name] = self.client.get_or_create_collection(name, metadata={"hnsw:space": "cosine"})
+        return self._collections[name]
+
+    def collection_names(self) -> list[str]:
+        return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
+
+    def has_active(self) -> bool:
+        return self._active_name() in self.collection_names()
+
+    def create(self, name: str, fingerprint: str) -> None:
+        """A new, empty collection for a rebuild (an earlier one of that name is dropped)."""
+        self.drop(name)
+        self._collections[name] = self.client.create_collection(name, metadata={"hnsw:space": "cosine", "kb_model": fingerprint})
+
+    def drop(self, name: str) -> None:
+        self._collections.pop(name, None)
+        if name in self.collection_names():
+            self.client.delete_collection(name)
+
+    def forget_cached(self) -> None:
+        """Reopen collections on next use (after another process switched or rebuilt them)."""
+        self._collections.clear()
+
+    # --- the model that built the vectors ------------------------------------------------
 
     @property
     def model_fingerprint(self) -> str | None:
@@ -44,29 +91,32 @@ class VectorIndex:
             raise ModelMismatchError(indexed, fingerprint)
 
     def claim(self, fingerprint: str) -> None:
-        """Record the model that builds this index."""
+        """Record the model that builds the active collection."""
         if self.model_fingerprint != fingerprint:
-            metadata = {"hnsw:space": "cosine", "kb_model": fingerprint}
-            self.collection.modify(metadata={k: v for k, v in metadata.items() if k != "hnsw:space"})
+            self.collection.modify(metadata={"kb_model": fingerprint})
 
-    def reset(self, fingerprint: str) -> None:
-        self.client.delete_collection(COLLECTION)
-        self.collection = self.client.create_collection(
-            COLLECTION, metadata={"hnsw:space": "cosine", "kb_model": fingerprint}
-        )
+    def stored_dimension(self) -> int | None:
+        """The length of a stored vector, or None when the collection is empty."""
+        sample = self.collection.get(limit=1, include=["embeddings"])
+        embeddings = sample.get("embeddings")
+        return len(embeddings[0]) if embeddings is not None and len(embeddings) else None
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> None:
-        for start in range(0, len(ids), ADD_BATCH):
-            end = start + ADD_BATCH
-            self.collection.upsert(
-                ids=list(ids[start:end]),
-                embeddings=np.asarray(vectors[start:end], dtype=np.float32),
-                metadatas=list(metadatas[start:end]),
+    # --- vectors ---------------------------------------------------------------------------
+
+    def apply(self, work: Sequence[VectorWork], vectors: dict[str, np.ndarray], *, name: str | None = None) -> None:
+        """Upsert and delete as the work says; ``vectors`` holds the vector of every chunk to upsert."""
+        collection = self._collection(name) if name else self.collection
+        deletes = [w.chunk_id for w in work if w.op == "delete" or w.chunk is None]
+        upserts = [w for w in work if w.op == "upsert" and w.chunk is not None]
+        for start in range(0, len(deletes), ADD_BATCH):
+            collection.delete(ids=deletes[start : start + ADD_BATCH])
+        for start in range(0, len(upserts), ADD_BATCH):
+            part = upserts[start : start + ADD_BATCH]
+            collection.upsert(
+                ids=[w.chunk_id for w in part],
+                embeddings=np.asarray([vectors[w.chunk_id] for w in part], dtype=np.float32),
+                metadatas=[chunk_metadata(w) for w in part],
             )
-
-    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict]) -> None:
-        for start in range(0, len(ids), ADD_BATCH):
-            self.collection.update(ids=list(ids[start : start + ADD_BATCH]), metadatas=list(metadatas[start : start + ADD_BATCH]))
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), ADD_BATCH):
@@ -80,6 +130,17 @@ class VectorIndex:
         by_id = dict(zip(found["ids"], found["embeddings"]))
         return np.asarray([by_id[i] for i in ids if i in by_id], dtype=np.float32)
 
+    def iter_ids(self, page: int = 5000) -> Iterator[str]:
+        """Every id in the active collection."""
+        collection = self.collection
+        offset = 0
+        while True:
+            ids = collection.get(limit=page, offset=offset, include=[])["ids"]
+            yield from ids
+            if len(ids) < page:
+                return
+            offset += page
+
     def count(self) -> int:
         return self.collection.count()
 
@@ -91,11 +152,12 @@ class VectorIndex:
         document_ids: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the nearest chunks, optionally filtered."""
-        total = self.collection.count()
+        collection = self.collection
+        total = collection.count()
         if total == 0 or document_ids == []:
             return []
         where = chroma_where(filters or SearchFilters(), document_ids)
-        result = self.collection.query(
+        result = collection.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
             n_results=min(limit, total),
             where=where,
@@ -104,14 +166,14 @@ class VectorIndex:
         return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0])]
 
 
-def chunk_metadata(*, lesson_id: str, document_id: str, kind: str, outcome: str | None, industry: str | None, tags: Sequence[str]) -> dict:
+def chunk_metadata(work: VectorWork) -> dict:
     """What Chroma stores beside a vector so that filters work on the dense side too."""
-    metadata: dict[str, str | bool] = {"lesson_id": lesson_id, "document_id": document_id, "kind": kind}
-    if outcome:
-        metadata["outcome"] = outcome
-    if industry:
-        metadata["industry"] = industry
-    for tag in tags:
+    metadata: dict[str, str | bool] = {"lesson_id": work.chunk.lesson_id, "document_id": work.document_id or "", "kind": work.kind or ""}
+    if work.outcome:
+        metadata["outcome"] = work.outcome
+    if work.industry:
+        metadata["industry"] = work.industry
+    for tag in work.tags:
         metadata[f"tag:{tag}"] = True
     return metadata
 

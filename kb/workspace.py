@@ -5,6 +5,8 @@ The CLI and the web app both work through a Workspace; nothing here runs at impo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,8 @@ from kb.catalog import Catalog
 from kb.embedding import CachedEmbedder, create_embedder
 from kb.settings import Settings
 from kb.vector_index import VectorIndex
+from kb.vector_sync import VectorSync, active_collection
+from kb.writer_lock import Holder, WriterLock
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
@@ -28,7 +32,38 @@ class Workspace:
 
     @cached_property
     def index(self) -> VectorIndex:
-        return VectorIndex(self.settings)
+        return VectorIndex(self.settings, lambda: active_collection(self.catalog))
+
+    def reopen_index(self) -> None:
+        """Open the vector store anew (after its directory was replaced)."""
+        for name in ("index", "vectors", "ingestor", "searcher"):
+            self.__dict__.pop(name, None)
+
+    @cached_property
+    def lock(self) -> WriterLock:
+        return WriterLock(self.settings.data_dir)
+
+    @cached_property
+    def vectors(self) -> VectorSync:
+        return VectorSync(self.catalog, self.index, self.embedder, self.lock)
+
+    @contextmanager
+    def writing(self, role: str, on_wait: Callable[[Holder | None], None] | None = None) -> Iterator[bool]:
+        """Hold the writer lock for one command; yields False when a running server holds it.
+
+        Then the command writes the catalog only and the server applies the queued vector work.
+        Two commands never write at once: the second waits (``on_wait`` says for whom).
+        """
+        if not self.lock.try_acquire(role):
+            holder = self.lock.holder()
+            if holder is not None and holder.role == "server":
+                yield False
+                return
+            self.lock.acquire(role, on_wait=on_wait)
+        try:
+            yield True
+        finally:
+            self.lock.release()
 
     @cached_property
     def embedder(self) -> CachedEmbedder:
@@ -40,7 +75,7 @@ class Workspace:
         from ingest.tagging import Tagger, load_taxonomy
 
         tagger = Tagger(load_taxonomy(self.settings.taxonomy_path), self.embedder)
-        return Ingestor(self.settings, self.catalog, self.index, self.embedder, tagger)
+        return Ingestor(self.settings, self.catalog, self.vectors, tagger)
 
     @cached_property
     def searcher(self) -> "Searcher":
@@ -56,5 +91,7 @@ class Workspace:
         )
 
     def close(self) -> None:
+        if "lock" in self.__dict__:
+            self.lock.release()
         if "catalog" in self.__dict__:
             self.catalog.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,14 +14,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from kb.errors import BadFieldError, BadFileError, KbError, ModelMismatchError, NotFoundError
+from kb.errors import BadFieldError, BadFileError, KbError, ModelMismatchError, NotFoundError, StoreError
 from kb.settings import Settings
 from kb.workspace import Workspace
+from kb.writer_lock import Holder
 from ingest.reviews import ReviewValidationError
 from web.i18n import LANG_COOKIE, LANGUAGES
 from web.templating import create_templates, render
 
 STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger("kb.web")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -27,8 +31,15 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI):
         workspace = Workspace(settings)
         app.state.workspace = workspace
+        # The server is the vector store's one writer while it runs; CLI writers queue work for it.
+        workspace.lock.acquire("server", on_wait=lambda holder: log.warning("waiting for %s to finish writing", _who(holder)))
         workspace.searcher  # open the engine and stores before the first request, not during it
+        stop = threading.Event()
+        relay = threading.Thread(target=_relay, args=(workspace, stop), name="kb-vector-relay", daemon=True)
+        relay.start()
         yield
+        stop.set()
+        relay.join(timeout=30)
         workspace.close()
 
     app = FastAPI(
@@ -65,6 +76,19 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def _who(holder: Holder | None) -> str:
+    return f"kb {holder.role} (pid {holder.pid})" if holder else "another kb process"
+
+
+def _relay(workspace: Workspace, stop: threading.Event) -> None:
+    """Finish what a crash interrupted, then apply the vector work other processes queue."""
+    try:
+        workspace.ingestor.finish_interrupted()
+    except Exception:  # the server keeps serving; the work stays queued for the loop below
+        log.exception("finishing interrupted work failed")
+    workspace.vectors.run_relay(stop)
+
+
 def _status_for(exc: KbError) -> int:
     if isinstance(exc, (BadFieldError, ReviewValidationError)):
         return 422
@@ -74,6 +98,8 @@ def _status_for(exc: KbError) -> int:
         return 400
     if isinstance(exc, ModelMismatchError):
         return 409
+    if isinstance(exc, StoreError):
+        return 503
     return 400
 
 

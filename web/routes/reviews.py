@@ -193,7 +193,7 @@ def create_review(request: Request, user: User = Depends(require("rep")), values
     settings = request.app.state.settings
     try:
         document_id = submit_review(
-            values, _workspace(request).ingestor, settings.reviews_dir, author=user.name, author_id=user.id
+            values, _workspace(request).ingestor, settings.reviews_dir, author=user.name
         )
     except ReviewValidationError as exc:
         return _render_form(request, values=values, errors=exc.errors, status_code=422)
@@ -258,7 +258,7 @@ def api_create_review(
 ):
     """Submit a review (the form's field names; `lessons` a list or one lesson per line). Searchable on return."""
     settings = request.app.state.settings
-    document_id = submit_review(payload, _workspace(request).ingestor, settings.reviews_dir, author=user.name, author_id=user.id)
+    document_id = submit_review(payload, _workspace(request).ingestor, settings.reviews_dir, author=user.name)
     document = _review_document(request, document_id)
     body = {"document_id": document.id, "title": document.title, "lessons": _lessons_json(_similar_lessons(request, document.id))}
     return JSONResponse(body, status_code=201)

@@ -1,0 +1,81 @@
+"""One writer of the vector store at a time, across processes: an advisory lock file in the data dir.
+
+Chroma's embedded store is not process-safe: only the process holding this lock writes vectors.
+Everyone else writes the catalog (SQLite serialises writers) and leaves the vector work queued in
+its outbox, which the holder applies. The lock dies with its process, so a crash never leaves it taken.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Holder:
+    pid: int
+    role: str  # "server" or the CLI command's name
+    since: str
+
+
+class WriterLock:
+    """Reentrant within a process; ``held`` tells whether this process may write vectors now."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / "writer.lock"
+        self._fd: int | None = None
+        self._depth = 0
+        self.role: str | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self, role: str) -> bool:
+        if self._fd is not None:
+            self._depth += 1
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "role": role, "since": time.strftime("%Y-%m-%dT%H:%M:%S")}).encode())
+        self._fd, self._depth, self.role = fd, 1, role
+        return True
+
+    def acquire(self, role: str, *, on_wait: Callable[[Holder | None], None] | None = None, poll_s: float = 0.5) -> None:
+        """Wait until this process holds the lock; ``on_wait`` is told once who holds it."""
+        told = False
+        while not self.try_acquire(role):
+            if on_wait and not told:
+                on_wait(self.holder())
+                told = True
+            time.sleep(poll_s)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        fd, self._fd, self.role = self._fd, None, None
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def holder(self) -> Holder | None:
+        """Who holds the lock, as it wrote itself into the file (None when free or unreadable)."""
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+            return Holder(int(info["pid"]), str(info["role"]), str(info["since"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
