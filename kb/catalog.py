@@ -159,6 +159,8 @@ _MI7_VECTOR_OUTBOX = """
             chunk_id TEXT NOT NULL UNIQUE,
             op TEXT NOT NULL CHECK (op IN ('upsert', 'delete'))
         );
+        -- data dirs of kb 0.1 keep their one vector collection
+        INSERT INTO meta (key, value) SELECT 'vectors.collection', 'chunks' WHERE EXISTS (SELECT 1 FROM chunks);
 """
 
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
@@ -252,6 +254,10 @@ class Catalog:
 
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def set_meta_once(self, key: str, value: str) -> None:
+        """Set a value unless one is set (by this or another process)."""
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", (key, value))
 
     def delete_meta(self, key: str) -> None:
         self.db.execute("DELETE FROM meta WHERE key = ?", (key,))

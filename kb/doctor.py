@@ -128,14 +128,16 @@ def _recreate_vector_store(workspace: Workspace) -> None:
     settings = workspace.settings
     if settings.chroma_url:
         raise StoreError(f"the Chroma server at {settings.chroma_url} cannot be read; check that it runs, then run `kb doctor --repair` again")
-    with workspace.vectors.owning() as owner:
-        if not owner:
-            raise StoreError("a running kb server holds the vector store; stop it, then run `kb doctor --repair`")
+    if not workspace.lock.try_acquire("doctor"):
+        raise StoreError("a running kb server holds the vector store; stop it, then run `kb doctor --repair`")
+    try:
+        workspace.reopen_index()
         if settings.chroma_dir.exists():
             aside = settings.chroma_dir.with_name(f"chroma.damaged-{time.strftime('%Y%m%d%H%M%S')}")
             shutil.move(str(settings.chroma_dir), aside)
-        workspace.reopen_index()
         workspace.vectors.rebuild()
+    finally:
+        workspace.lock.release()
 
 
 def _first_line(exc: Exception) -> str:

@@ -11,13 +11,13 @@ from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
+from chromadb.api.client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 
 from kb.domain import SearchFilters, VectorWork
 from kb.errors import ModelMismatchError, StoreError
 from kb.settings import Settings
 
-DEFAULT_COLLECTION = "chunks"  # the name data dirs of earlier versions use
 ADD_BATCH = 512
 
 
@@ -35,10 +35,12 @@ class VectorIndex:
                     settings=chroma_settings,
                 )
                 self.location = settings.chroma_url
+                self.embedded = False
             else:
                 settings.chroma_dir.mkdir(parents=True, exist_ok=True)
                 self.client = chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
                 self.location = str(settings.chroma_dir)
+                self.embedded = True
         except Exception as exc:  # chromadb raises many types (ValueError, its own errors, OS errors)
             raise StoreError(
                 f"cannot open the vector store at {settings.chroma_url or settings.chroma_dir}: {exc}; "
@@ -74,9 +76,6 @@ class VectorIndex:
         if name in self.collection_names():
             self.client.delete_collection(name)
 
-    def forget_cached(self) -> None:
-        """Reopen collections on next use (after another process switched or rebuilt them)."""
-        self._collections.clear()
 
     # --- the model that built the vectors ------------------------------------------------
 
@@ -164,6 +163,11 @@ class VectorIndex:
             include=["distances"],
         )
         return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0])]
+
+
+def forget_open_stores() -> None:
+    """Let a new VectorIndex open its directory anew: chromadb keeps one client per path for the process."""
+    SharedSystemClient.clear_system_cache()
 
 
 def chunk_metadata(work: VectorWork) -> dict:

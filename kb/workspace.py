@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from kb.catalog import Catalog
 from kb.embedding import CachedEmbedder, create_embedder
 from kb.settings import Settings
-from kb.vector_index import VectorIndex
+from kb.vector_index import VectorIndex, forget_open_stores
 from kb.vector_sync import VectorSync, active_collection
 from kb.writer_lock import Holder, WriterLock
 
@@ -36,6 +36,7 @@ class Workspace:
 
     def reopen_index(self) -> None:
         """Open the vector store anew (after its directory was replaced)."""
+        forget_open_stores()
         for name in ("index", "vectors", "ingestor", "searcher"):
             self.__dict__.pop(name, None)
 
