@@ -664,7 +664,10 @@ class Catalog:
         return found
 
     def remove_dangling_references(self) -> None:
+        """Delete rows that point at nothing; the vectors of removed chunks are queued for deletion."""
         with self.transaction():
+            chunks = _DANGLING["chunks whose lesson is gone"]
+            self._queue_vectors([r[0] for r in self.db.execute(f"SELECT {chunks[0]} FROM {chunks[1]} WHERE {chunks[2]}")], "delete")
             for _, table, where in _DANGLING.values():
                 alias = table.split()[-1]
                 self.db.execute(f"DELETE FROM {table.split()[0]} WHERE rowid IN (SELECT {alias}.rowid FROM {table} WHERE {where})")

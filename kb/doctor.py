@@ -35,7 +35,7 @@ def examine(workspace: Workspace) -> list[Finding]:
     if problems:
         findings.append(Finding("SQLite reports the catalog file damaged; restore it from a `kb export`", problems[:EXAMPLES]))
     for what, rows in catalog.dangling_references().items():
-        findings.append(Finding(f"{len(rows)} {what}", rows[:EXAMPLES], catalog.remove_dangling_references))
+        findings.append(Finding(f"{len(rows)} {what}", rows[:EXAMPLES], lambda: _remove_dangling(workspace)))
     for problem in catalog.lexical_problems():
         findings.append(Finding(problem, repair=catalog.retokenize))
     stranded = _stranded_files(workspace)
@@ -116,6 +116,11 @@ def repair(workspace: Workspace, findings: list[Finding]) -> list[Finding]:
         if finding.repair:
             finding.repair()
     return [f for f in findings if f.repair is None]
+
+
+def _remove_dangling(workspace: Workspace) -> None:
+    workspace.catalog.remove_dangling_references()
+    workspace.vectors.drain()
 
 
 def _queue_and_apply(workspace: Workspace, chunk_ids: list[str], op: str) -> None:
