@@ -23,10 +23,11 @@ from ingest.loaders import SUPPORTED_SUFFIXES, load_document
 from ingest.structure import block_text, build_sections, ends_sentence, iter_sections
 from ingest.tagging import Tagger
 from kb.catalog import Catalog, utc_now
-from kb.domain import Chunk, Document, LoadedDocument, Lesson, Paragraph, Section
+from kb.domain import REVIEW_FIELDS, Chunk, Document, LoadedDocument, Lesson, Paragraph, Section
 from kb.embedding import CachedEmbedder, fingerprint
 from kb.errors import BadFileError, KbError
 from kb.settings import Settings
+from kb.validation import front_matter_fields
 from kb.vector_index import VectorIndex, chunk_metadata
 
 Status = Literal["added", "updated", "unchanged", "failed", "removed"]
@@ -138,6 +139,7 @@ class Ingestor:
     def prepare(self, path: Path, digest: str) -> tuple[Document, list[Lesson], list[Chunk]]:
         """Everything up to storage: parse, clean, structure, extract lessons, chunk."""
         loaded = load_document(path)
+        loaded.front_matter = front_matter_fields(loaded.front_matter, REVIEW_FIELDS)
         kind = "review" if str(loaded.front_matter.get("kind", "")).lower() == "review" else "playbook"
         title = document_title(loaded)
         cleaned = clean_blocks(loaded.blocks, title=title)

@@ -47,6 +47,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "err.too_long": ("太长了：最多 {n} 个字", "Too long: at most {n} characters"),
     "err.positive_number": ("请填写一个正数，例如 580000", "Enter a positive number, such as 580000"),
     "err.date_format": ("日期格式为 YYYY-MM-DD", "Use the form YYYY-MM-DD"),
+    "err.currency": ("请填写三个字母的币种代码，例如 CNY 或 USD", "Use a three-letter currency code such as CNY or USD"),
     "err.no_lesson": ("找不到这条经验", "There is no such lesson"),
     # review form and review page (web/routes/reviews.py: review_form.html, review.html)
     "review.new_title": ("提交复盘", "Submit a win/loss review"),
@@ -261,6 +262,7 @@ _FIELD_ERRORS: tuple[tuple[str, str], ...] = (
     (r"^(?:must be at most|is longer than) (\d+) characters", "err.too_long"),
     (r"^must be a positive number", "err.positive_number"),
     (r"^use the form YYYY-MM-DD", "err.date_format"),
+    (r"^use a three-letter currency code", "err.currency"),
     (r"^no lesson ", "err.no_lesson"),
 )
 
