@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -18,10 +19,13 @@ from kb.accounts import ROLES, Accounts
 from kb.domain import OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError, KbError
 from kb.settings import Settings
+from kb.validation import bounded_int, label, valid_unicode
 from kb.workspace import Workspace
+from search.searcher import MAX_K
 
 console = Console()
 err_console = Console(stderr=True)
+MAX_FILTER_CHARS = 500
 
 
 def _filters_options(func):
@@ -47,6 +51,20 @@ class KbGroup(click.Group):
         except KbError as exc:
             err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`kb lessons --jsonl | head -1`): stop quietly, and keep Python's
+            # final flush of stdout from failing again on the closed pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
+
+
+def _require_knowledge_base(workspace: Workspace) -> None:
+    """Read commands answer from an existing knowledge base; they never create an empty one."""
+    if not workspace.settings.catalog_path.is_file():
+        raise KbError(
+            f"no knowledge base in {workspace.settings.data_dir} (no catalog.sqlite there); "
+            "check --data-dir or KB_DATA_DIR, or create one with `kb ingest PATH`"
+        )
 
 
 @click.group(cls=KbGroup)
@@ -107,13 +125,14 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool) -> None:
 
 @cli.command()
 @click.argument("query", required=False)
-@click.option("-k", "k", default=10, show_default=True, help="number of lessons")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, MAX_K), help="number of lessons")
 @click.option("--jsonl", is_flag=True, help='read {"id","query","k","filters"} lines on stdin, write one result line each')
 @click.option("--per-lesson", default=1, show_default=True, help="results allowed from one lesson")
 @_filters_options
 @click.pass_obj
 def search(workspace: Workspace, query: str | None, k: int, jsonl: bool, per_lesson: int, **filter_values: str | None) -> None:
     """Search lessons; without a query, ask interactively."""
+    _require_knowledge_base(workspace)
     searcher = workspace.searcher
     filters = SearchFilters(**filter_values)
     if jsonl:
@@ -138,26 +157,31 @@ def search(workspace: Workspace, query: str | None, k: int, jsonl: bool, per_les
 
 def _search_jsonl(searcher, per_lesson: int) -> None:
     """One answer line per request line; a bad line gets an error line and the others go on."""
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        if not raw.strip():
             continue
         request_id = None
         try:
-            request = json.loads(line)
+            request = json.loads(raw.decode("utf-8"))
             if not isinstance(request, dict):
                 raise BadFieldError("line", 'must be a JSON object {"id", "query", "k", "filters"?}')
             request_id = request.get("id")
             query, filters = request.get("query"), request.get("filters") or {}
             if not isinstance(query, str):
                 raise BadFieldError("query", "must be a string")
+            valid_unicode("query", query)
             if not isinstance(filters, dict):
                 raise BadFieldError("filters", "must be an object such as {\"kind\": \"review\"}")
-            filters = SearchFilters(**{k: str(v) for k, v in filters.items() if k in SearchFilters.__dataclass_fields__ and v})
-            results = searcher.search(query, k=int(request.get("k", 10)), filters=filters, per_lesson=per_lesson)
+            filters = SearchFilters(
+                **{k: label(k, v, MAX_FILTER_CHARS) for k, v in filters.items() if k in SearchFilters.__dataclass_fields__ and v}
+            )
+            k = bounded_int("k", request.get("k", 10), 1, MAX_K)
+            results = searcher.search(query, k=k, filters=filters, per_lesson=per_lesson)
             out = {"id": request_id, "results": [r.to_json() for r in results]}
-        except (json.JSONDecodeError, TypeError, ValueError, KbError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, KbError) as exc:
             out = {"id": request_id, "error": f"line {number}: {exc}"}
-        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        # The id is echoed as sent; one that JSON cannot carry (a lone surrogate) is replaced, not fatal.
+        sys.stdout.write(json.dumps(out, ensure_ascii=False).encode("utf-8", "replace").decode("utf-8") + "\n")
         sys.stdout.flush()
 
 
@@ -186,6 +210,7 @@ def _print_results(query: str, results: list[SearchResult]) -> None:
 @click.pass_obj
 def lessons(workspace: Workspace, jsonl: bool, **filter_values: str | None) -> None:
     """List lessons."""
+    _require_knowledge_base(workspace)
     filters = SearchFilters(**filter_values)
     if jsonl:
         for lesson in workspace.catalog.iter_lessons(filters):
@@ -221,6 +246,7 @@ def reindex(workspace: Workspace) -> None:
 @click.pass_obj
 def stats(workspace: Workspace) -> None:
     """Counts of documents, lessons and chunks, by kind, outcome and tag."""
+    _require_knowledge_base(workspace)
     catalog = workspace.catalog
     counts = catalog.counts()
     table = Table("what", "count", box=None)
