@@ -17,7 +17,7 @@ from rich.text import Text
 
 from kb.accounts import ROLES, Accounts
 from kb.domain import OUTCOMES, SearchFilters, SearchResult
-from kb.errors import BadFieldError, KbError
+from kb.errors import BadFieldError, KbError, NotFoundError
 from kb.settings import Settings
 from kb.validation import bounded_int, label, valid_unicode
 from kb.workspace import Workspace
@@ -288,12 +288,7 @@ def user() -> None:
 @click.pass_obj
 def user_add(workspace: Workspace, name: str, role: str, password: str | None) -> None:
     """Create an account; the password is prompted (or read from stdin)."""
-    if password is None:
-        if sys.stdin.isatty():
-            password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-        else:
-            password = sys.stdin.readline().rstrip("\n")
-    created = Accounts(workspace.catalog).add_user(name, role, password)
+    created = Accounts(workspace.catalog).add_user(name, role, password if password is not None else _read_password())
     console.print(f"created {created.name} ({created.role})", highlight=False)
 
 
@@ -317,6 +312,43 @@ def user_role(workspace: Workspace, name: str, role: str) -> None:
     console.print(f"{changed.name} is now {changed.role}", highlight=False)
 
 
+@user.command("disable")
+@click.argument("name")
+@click.pass_obj
+def user_disable(workspace: Workspace, name: str) -> None:
+    """Disable an account: its sessions end, its tokens and sign-ins answer 401."""
+    Accounts(workspace.catalog).set_disabled(name, True)
+    console.print(f"{name} is disabled", highlight=False)
+
+
+@user.command("enable")
+@click.argument("name")
+@click.pass_obj
+def user_enable(workspace: Workspace, name: str) -> None:
+    """Enable a disabled account again."""
+    Accounts(workspace.catalog).set_disabled(name, False)
+    console.print(f"{name} is enabled", highlight=False)
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password", envvar="KB_NEW_PASSWORD", default=None, help="prompted when omitted; read from stdin when piped")
+@click.pass_obj
+def user_passwd(workspace: Workspace, name: str, password: str | None) -> None:
+    """Set an account's password; its sessions end."""
+    accounts = Accounts(workspace.catalog)
+    if accounts.get_user(name) is None:  # before the prompt, not after the password was typed twice
+        raise NotFoundError(f"no user named {name!r}")
+    accounts.set_password(name, password if password is not None else _read_password())
+    console.print(f"password of {name} changed; its sessions have ended", highlight=False)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
 @cli.group()
 def token() -> None:
     """API bearer tokens."""
@@ -329,6 +361,31 @@ def token() -> None:
 def token_create(workspace: Workspace, name: str, label: str) -> None:
     """Issue a bearer token for NAME; it is printed once and only its hash is stored."""
     click.echo(Accounts(workspace.catalog).create_token(name, label))
+
+
+@token.command("list")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="one JSON array")
+@click.pass_obj
+def token_list(workspace: Workspace, name: str | None, as_json: bool) -> None:
+    """List tokens (all, or NAME's): id, user, label, created, last used; never the secret."""
+    tokens = Accounts(workspace.catalog).list_tokens(name)
+    if as_json:
+        click.echo(json.dumps([t.to_json() for t in tokens], ensure_ascii=False))
+        return
+    table = Table("id", "user", "label", "created", "last used", box=None)
+    for t in tokens:
+        table.add_row(str(t.id), t.user, t.label, t.created_at, t.last_used_at or "never")
+    console.print(table)
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@click.pass_obj
+def token_revoke(workspace: Workspace, token_id: str) -> None:
+    """Revoke a token by its id (see `kb token list`); it answers 401 from now on."""
+    Accounts(workspace.catalog).revoke_token(token_id)
+    console.print(f"token {token_id} revoked", highlight=False)
 
 
 def main() -> None:
