@@ -119,6 +119,8 @@ class Ingestor:
     def ingest_file(self, path: Path) -> FileResult:
         path = Path(path).resolve()
         try:
+            if path.stat().st_size > self.settings.max_file_mb * 1024 * 1024:
+                return FileResult(str(path), "failed", error=f"larger than the file size limit of {self.settings.max_file_mb} MB (KB_MAX_FILE_MB)")
             data = path.read_bytes()
         except OSError as exc:
             return FileResult(str(path), "failed", error=exc.strerror or str(exc))
