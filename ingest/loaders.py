@@ -21,6 +21,7 @@ from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 from pypdf.errors import DependencyError
 
+from ingest.archives import check_zip
 from ingest.encoding import decode_bytes
 from kb.domain import Block, Heading, LoadedDocument, Paragraph, Table
 from kb.errors import BadFileError
@@ -395,6 +396,7 @@ _HEADING_STYLE = re.compile(r"(?:heading|标题)\s*([1-9])?", re.IGNORECASE)
 
 
 def _load_docx(path: Path, data: bytes) -> LoadedDocument:
+    check_zip(data, path)
     try:
         document = docx.Document(io.BytesIO(data))
         title = (document.core_properties.title or "").strip() or None

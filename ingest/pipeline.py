@@ -23,10 +23,11 @@ from ingest.loaders import SUPPORTED_SUFFIXES, load_document
 from ingest.structure import block_text, build_sections, ends_sentence, iter_sections
 from ingest.tagging import Tagger
 from kb.catalog import Catalog, utc_now
-from kb.domain import Chunk, Document, LoadedDocument, Lesson, Paragraph, Section
+from kb.domain import REVIEW_FIELDS, Chunk, Document, LoadedDocument, Lesson, Paragraph, Section
 from kb.embedding import fingerprint
 from kb.errors import BadFileError, KbError
 from kb.settings import Settings
+from kb.validation import front_matter_fields
 from kb.vector_sync import BATCH as VECTOR_BATCH, VectorSync
 
 Status = Literal["added", "updated", "unchanged", "failed", "removed"]
@@ -145,6 +146,8 @@ class Ingestor:
     def _ingest_file(self, path: Path) -> FileResult:
         path = Path(path).resolve()
         try:
+            if path.stat().st_size > self.settings.max_file_mb * 1024 * 1024:
+                return FileResult(str(path), "failed", error=f"larger than the file size limit of {self.settings.max_file_mb} MB (KB_MAX_FILE_MB)")
             data = path.read_bytes()
         except OSError as exc:
             return FileResult(str(path), "failed", error=exc.strerror or str(exc))
@@ -165,6 +168,7 @@ class Ingestor:
     def prepare(self, path: Path, digest: str) -> tuple[Document, list[Lesson], list[Chunk]]:
         """Everything up to storage: parse, clean, structure, extract lessons, chunk."""
         loaded = load_document(path)
+        loaded.front_matter = front_matter_fields(loaded.front_matter, REVIEW_FIELDS)
         kind = "review" if str(loaded.front_matter.get("kind", "")).lower() == "review" else "playbook"
         title = document_title(loaded)
         cleaned = clean_blocks(loaded.blocks, title=title)

@@ -12,11 +12,13 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from kb.errors import BadFileError, KbError
+from kb.errors import BadFieldError, BadFileError, KbError
+from kb.validation import currency_code, finite_number, iso_date, valid_unicode
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
@@ -74,6 +76,15 @@ def _split_lines(value: Any) -> list[str]:
     return [re.sub(r"^[-*•·]\s*|^\d+[.、)]\s*", "", item).strip() for item in items if item.strip()]
 
 
+def _checked(errors: dict[str, str], name: str, check: Callable[[str, Any], Any], value: Any) -> Any:
+    """The value ``check`` returns, or None with the field's problem added to ``errors``."""
+    try:
+        return check(name, value)
+    except BadFieldError as exc:
+        errors[name] = exc.reason
+        return None
+
+
 def validate_review(data: dict[str, Any]) -> ReviewInput:
     """Check a submitted review; every problem is reported at once, by field."""
     errors: dict[str, str] = {}
@@ -98,20 +109,9 @@ def validate_review(data: dict[str, Any]) -> ReviewInput:
     for name, value in long.items():
         if len(value) > LONG_FIELD_CHARS:
             errors[name] = f"must be at most {LONG_FIELD_CHARS} characters"
-    deal_size = None
-    raw_size = _text(data.get("deal_size")).replace(",", "")
-    if raw_size:
-        try:
-            deal_size = float(raw_size)
-            if deal_size < 0:
-                raise ValueError
-        except ValueError:
-            errors["deal_size"] = "must be a positive number"
-    if short["close_date"]:
-        try:
-            date.fromisoformat(short["close_date"])
-        except ValueError:
-            errors["close_date"] = "use the form YYYY-MM-DD"
+    deal_size = _checked(errors, "deal_size", finite_number, data.get("deal_size"))
+    short["currency"] = _checked(errors, "currency", currency_code, short["currency"]) or ""
+    short["close_date"] = _checked(errors, "close_date", iso_date, short["close_date"]) or ""
     competitors = _split_lines(data.get("competitors")) if isinstance(data.get("competitors"), list) else [
         c.strip() for c in re.split(r"[,，;；\n]", _text(data.get("competitors"))) if c.strip()
     ]
@@ -119,6 +119,8 @@ def validate_review(data: dict[str, Any]) -> ReviewInput:
         errors["competitors"] = f"at most {MAX_COMPETITORS} competitors"
     elif any(len(c) > SHORT_FIELD_CHARS for c in competitors):
         errors["competitors"] = f"must be at most {SHORT_FIELD_CHARS} characters"
+    for name in ReviewInput.__dataclass_fields__:
+        _checked(errors, name, valid_unicode, data.get(name))
     if errors:
         raise ReviewValidationError(errors)
     return ReviewInput(

@@ -13,12 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ingest.archives import ArchiveLimitError, check_zip
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.pipeline import Ingestor
+from kb.errors import BadFileError
 
-MAX_NAME_CHARS = 120
+# Stored names are counted in UTF-8 bytes: file systems limit a name to 255 bytes, and one CJK character takes 3.
+MAX_NAME_BYTES = 120
 # Why an upload was refused before ingest; the web page words each one in the reader's language.
-Problem = Literal["unsupported", "too_large", "empty"]
+Problem = Literal["unsupported", "too_large", "empty", "archive"]
+# Problems that mean "over a limit": a request refused only for these answers 413.
+SIZE_PROBLEMS = ("too_large", "archive")
 
 _UNSAFE_RUN = re.compile(r"[^\w.\-]+")  # \w: letters and digits of every script (CJK included) and _
 
@@ -44,10 +49,18 @@ def original_basename(name: str) -> str:
 def safe_upload_name(name: str) -> str:
     """Letters, digits (any script), '.', '_' and '-' of the name's last component; never empty or dotted."""
     cleaned = _UNSAFE_RUN.sub("_", original_basename(name)).strip("._") or "upload"
-    if len(cleaned) > MAX_NAME_CHARS:
+    if len(cleaned.encode("utf-8")) > MAX_NAME_BYTES:
         stem, dot, suffix = cleaned.rpartition(".")
-        cleaned = f"{stem[: MAX_NAME_CHARS - len(suffix) - 1]}.{suffix}" if dot and len(suffix) < 10 else cleaned[:MAX_NAME_CHARS]
+        if dot and stem and len(suffix) < 10:
+            cleaned = f"{_utf8_prefix(stem, MAX_NAME_BYTES - len(suffix) - 1)}.{suffix}"
+        else:
+            cleaned = _utf8_prefix(cleaned, MAX_NAME_BYTES)
     return cleaned
+
+
+def _utf8_prefix(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 form fits in ``limit`` bytes, never cutting a character."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
 def store_upload(uploads_dir: Path, name: str, data: bytes) -> Path:
@@ -74,6 +87,11 @@ def ingest_upload(ingestor: Ingestor, uploads_dir: Path, name: str, data: bytes,
         return UploadResult(shown, "failed", error=f"larger than the upload limit of {max_bytes // (1024 * 1024)} MB", problem="too_large")
     if not data.strip():
         return UploadResult(shown, "failed", error="empty file", problem="empty")
+    if suffix == ".docx":
+        try:
+            check_zip(data, shown)
+        except BadFileError as exc:
+            return UploadResult(shown, "failed", error=str(exc), problem="archive" if isinstance(exc, ArchiveLimitError) else None)
     existing = catalog.document_by_content_hash(hashlib.sha256(data).hexdigest())
     if existing is not None:  # the same bytes again: a second copy would only duplicate its lessons
         return UploadResult(shown, "unchanged", existing.lesson_count, document_id=existing.id)

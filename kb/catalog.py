@@ -163,6 +163,20 @@ _MI7_VECTOR_OUTBOX = """
         INSERT INTO meta (key, value) SELECT 'vectors.collection', 'chunks' WHERE EXISTS (SELECT 1 FROM chunks);
 """
 
+# Accounts that can be ended: disabled users, tokens that show their last use, server-side sessions
+# (only a hash of the session id is stored, as for tokens).
+_I8_ACCOUNTS = """
+        ALTER TABLE users ADD COLUMN disabled_at TEXT;
+        ALTER TABLE api_tokens ADD COLUMN last_used_at TEXT;
+        CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL
+        );
+        CREATE INDEX sessions_user ON sessions(user_id);
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -170,6 +184,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("003_people_and_curation", _M003_PEOPLE_AND_CURATION),
     ("004_chunk_vocabulary", _M004_CHUNK_VOCABULARY),
     ("i7_vector_outbox", _MI7_VECTOR_OUTBOX),
+    ("i8_accounts", _I8_ACCOUNTS),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,13 +19,16 @@ from rich.text import Text
 
 from kb.accounts import ROLES, Accounts
 from kb.domain import OUTCOMES, SearchFilters, SearchResult
-from kb.errors import BadFieldError, KbError
+from kb.errors import BadFieldError, KbError, NotFoundError
 from kb.settings import Settings
+from kb.validation import bounded_int, label, valid_unicode
 from kb.workspace import Workspace
 from kb.writer_lock import Holder
+from search.searcher import MAX_K
 
 console = Console()
 err_console = Console(stderr=True)
+MAX_FILTER_CHARS = 500
 
 
 def _filters_options(func):
@@ -50,6 +54,20 @@ class KbGroup(click.Group):
         except KbError as exc:
             err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`kb lessons --jsonl | head -1`): stop quietly, and keep Python's
+            # final flush of stdout from failing again on the closed pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
+
+
+def _require_knowledge_base(workspace: Workspace) -> None:
+    """Read commands answer from an existing knowledge base; they never create an empty one."""
+    if not workspace.settings.catalog_path.is_file():
+        raise KbError(
+            f"no knowledge base in {workspace.settings.data_dir} (no catalog.sqlite there); "
+            "check --data-dir or KB_DATA_DIR, or create one with `kb ingest PATH`"
+        )
 
 
 @click.group(cls=KbGroup)
@@ -100,13 +118,14 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool) -> None:
 
 @cli.command()
 @click.argument("query", required=False)
-@click.option("-k", "k", default=10, show_default=True, help="number of lessons")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(1, MAX_K), help="number of lessons")
 @click.option("--jsonl", is_flag=True, help='read {"id","query","k","filters"} lines on stdin, write one result line each')
 @click.option("--per-lesson", default=1, show_default=True, help="results allowed from one lesson")
 @_filters_options
 @click.pass_obj
 def search(workspace: Workspace, query: str | None, k: int, jsonl: bool, per_lesson: int, **filter_values: str | None) -> None:
     """Search lessons; without a query, ask interactively."""
+    _require_knowledge_base(workspace)
     searcher = workspace.searcher
     filters = SearchFilters(**filter_values)
     if jsonl:
@@ -131,26 +150,31 @@ def search(workspace: Workspace, query: str | None, k: int, jsonl: bool, per_les
 
 def _search_jsonl(searcher, per_lesson: int) -> None:
     """One answer line per request line; a bad line gets an error line and the others go on."""
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        if not raw.strip():
             continue
         request_id = None
         try:
-            request = json.loads(line)
+            request = json.loads(raw.decode("utf-8"))
             if not isinstance(request, dict):
                 raise BadFieldError("line", 'must be a JSON object {"id", "query", "k", "filters"?}')
             request_id = request.get("id")
             query, filters = request.get("query"), request.get("filters") or {}
             if not isinstance(query, str):
                 raise BadFieldError("query", "must be a string")
+            valid_unicode("query", query)
             if not isinstance(filters, dict):
                 raise BadFieldError("filters", "must be an object such as {\"kind\": \"review\"}")
-            filters = SearchFilters(**{k: str(v) for k, v in filters.items() if k in SearchFilters.__dataclass_fields__ and v})
-            results = searcher.search(query, k=int(request.get("k", 10)), filters=filters, per_lesson=per_lesson)
+            filters = SearchFilters(
+                **{k: label(k, v, MAX_FILTER_CHARS) for k, v in filters.items() if k in SearchFilters.__dataclass_fields__ and v}
+            )
+            k = bounded_int("k", request.get("k", 10), 1, MAX_K)
+            results = searcher.search(query, k=k, filters=filters, per_lesson=per_lesson)
             out = {"id": request_id, "results": [r.to_json() for r in results]}
-        except (json.JSONDecodeError, TypeError, ValueError, KbError) as exc:
+        except (TypeError, ValueError, KbError) as exc:  # ValueError covers bad JSON and bad UTF-8
             out = {"id": request_id, "error": f"line {number}: {exc}"}
-        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        # The id is echoed as sent; one that JSON cannot carry (a lone surrogate) is replaced, not fatal.
+        sys.stdout.write(json.dumps(out, ensure_ascii=False).encode("utf-8", "replace").decode("utf-8") + "\n")
         sys.stdout.flush()
 
 
@@ -179,6 +203,7 @@ def _print_results(query: str, results: list[SearchResult]) -> None:
 @click.pass_obj
 def lessons(workspace: Workspace, jsonl: bool, **filter_values: str | None) -> None:
     """List lessons."""
+    _require_knowledge_base(workspace)
     filters = SearchFilters(**filter_values)
     if jsonl:
         for lesson in workspace.catalog.iter_lessons(filters):
@@ -215,6 +240,7 @@ def reindex(workspace: Workspace) -> None:
 @click.pass_obj
 def stats(workspace: Workspace, as_json: bool) -> None:
     """Counts of documents, lessons, chunks, vectors, reviews, sets and users."""
+    _require_knowledge_base(workspace)
     catalog = workspace.catalog
     counts = {**catalog.counts(), "vectors": workspace.index.count()}
     if as_json:
@@ -238,6 +264,7 @@ def doctor(workspace: Workspace, repair: bool) -> None:
     """Check that the catalog, the lexical index and the vectors agree; exit 1 when anything is wrong."""
     from kb.doctor import examine, repair as run_repairs
 
+    _require_knowledge_base(workspace)
     findings = examine(workspace)
     _print_findings(findings)
     if repair and findings:
@@ -272,6 +299,7 @@ def export_command(workspace: Workspace, directory: Path) -> None:
     """Write documents, reviews, lessons, sets and users as readable files under DIRECTORY."""
     from kb.transfer import export_knowledge_base
 
+    _require_knowledge_base(workspace)
     summary = export_knowledge_base(workspace, directory)
     console.print(
         f"exported {summary.documents} documents ({summary.reviews} reviews), {summary.lessons} lessons, "
@@ -357,12 +385,7 @@ def user() -> None:
 @click.pass_obj
 def user_add(workspace: Workspace, name: str, role: str, password: str | None) -> None:
     """Create an account; the password is prompted (or read from stdin)."""
-    if password is None:
-        if sys.stdin.isatty():
-            password = click.prompt("password", hide_input=True, confirmation_prompt=True)
-        else:
-            password = sys.stdin.readline().rstrip("\n")
-    created = Accounts(workspace.catalog).add_user(name, role, password)
+    created = Accounts(workspace.catalog).add_user(name, role, password if password is not None else _read_password())
     console.print(f"created {created.name} ({created.role})", highlight=False)
 
 
@@ -386,6 +409,43 @@ def user_role(workspace: Workspace, name: str, role: str) -> None:
     console.print(f"{changed.name} is now {changed.role}", highlight=False)
 
 
+@user.command("disable")
+@click.argument("name")
+@click.pass_obj
+def user_disable(workspace: Workspace, name: str) -> None:
+    """Disable an account: its sessions end, its tokens and sign-ins answer 401."""
+    Accounts(workspace.catalog).set_disabled(name, True)
+    console.print(f"{name} is disabled", highlight=False)
+
+
+@user.command("enable")
+@click.argument("name")
+@click.pass_obj
+def user_enable(workspace: Workspace, name: str) -> None:
+    """Enable a disabled account again."""
+    Accounts(workspace.catalog).set_disabled(name, False)
+    console.print(f"{name} is enabled", highlight=False)
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password", envvar="KB_NEW_PASSWORD", default=None, help="prompted when omitted; read from stdin when piped")
+@click.pass_obj
+def user_passwd(workspace: Workspace, name: str, password: str | None) -> None:
+    """Set an account's password; its sessions end."""
+    accounts = Accounts(workspace.catalog)
+    if accounts.get_user(name) is None:  # before the prompt, not after the password was typed twice
+        raise NotFoundError(f"no user named {name!r}")
+    accounts.set_password(name, password if password is not None else _read_password())
+    console.print(f"password of {name} changed; its sessions have ended", highlight=False)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
 @cli.group()
 def token() -> None:
     """API bearer tokens."""
@@ -398,6 +458,31 @@ def token() -> None:
 def token_create(workspace: Workspace, name: str, label: str) -> None:
     """Issue a bearer token for NAME; it is printed once and only its hash is stored."""
     click.echo(Accounts(workspace.catalog).create_token(name, label))
+
+
+@token.command("list")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="one JSON array")
+@click.pass_obj
+def token_list(workspace: Workspace, name: str | None, as_json: bool) -> None:
+    """List tokens (all, or NAME's): id, user, label, created, last used; never the secret."""
+    tokens = Accounts(workspace.catalog).list_tokens(name)
+    if as_json:
+        click.echo(json.dumps([t.to_json() for t in tokens], ensure_ascii=False))
+        return
+    table = Table("id", "user", "label", "created", "last used", box=None)
+    for t in tokens:
+        table.add_row(str(t.id), t.user, t.label, t.created_at, t.last_used_at or "never")
+    console.print(table)
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@click.pass_obj
+def token_revoke(workspace: Workspace, token_id: str) -> None:
+    """Revoke a token by its id (see `kb token list`); it answers 401 from now on."""
+    Accounts(workspace.catalog).revoke_token(token_id)
+    console.print(f"token {token_id} revoked", highlight=False)
 
 
 def main() -> None:

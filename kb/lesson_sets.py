@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from kb.catalog import Catalog, utc_now
 from kb.domain import Lesson
 from kb.errors import BadFieldError, NotFoundError
+from kb.validation import label, record_id, text_field
 
 MAX_TITLE_CHARS = 200
 MAX_TEXT_CHARS = 2000
@@ -55,15 +56,6 @@ class LessonSet:
         }
 
 
-def _check_text(name: str, value: str, limit: int, *, required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise BadFieldError(name, "is required")
-    if len(value) > limit:
-        raise BadFieldError(name, f"is longer than {limit} characters")
-    return value
-
-
 class LessonSets:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -73,9 +65,9 @@ class LessonSets:
         return self.catalog.db
 
     def create(self, title: str, audience: str = "", description: str = "", owner_id: int | None = None) -> LessonSet:
-        title = _check_text("title", title, MAX_TITLE_CHARS, required=True)
-        audience = _check_text("audience", audience, MAX_TITLE_CHARS)
-        description = _check_text("description", description, MAX_TEXT_CHARS)
+        title = label("title", title, MAX_TITLE_CHARS, required=True)
+        audience = text_field("audience", audience, MAX_TITLE_CHARS)
+        description = text_field("description", description, MAX_TEXT_CHARS)
         now = utc_now()
         with self.catalog.transaction():
             cursor = self.db.execute(
@@ -93,6 +85,7 @@ class LessonSets:
         return sets
 
     def get(self, set_id: int) -> LessonSet:
+        set_id = record_id(set_id, "lesson set")
         row = self.db.execute("SELECT * FROM lesson_sets WHERE id = ?", (set_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no lesson set {set_id}")
@@ -108,9 +101,9 @@ class LessonSets:
     def update(self, set_id: int, *, title: str | None = None, audience: str | None = None, description: str | None = None) -> LessonSet:
         current = self.get(set_id)
         values = (
-            _check_text("title", current.title if title is None else title, MAX_TITLE_CHARS, required=True),
-            _check_text("audience", current.audience if audience is None else audience, MAX_TITLE_CHARS),
-            _check_text("description", current.description if description is None else description, MAX_TEXT_CHARS),
+            label("title", current.title if title is None else title, MAX_TITLE_CHARS, required=True),
+            text_field("audience", current.audience if audience is None else audience, MAX_TITLE_CHARS),
+            text_field("description", current.description if description is None else description, MAX_TEXT_CHARS),
         )
         with self.catalog.transaction():
             self.db.execute(
@@ -128,7 +121,7 @@ class LessonSets:
         lesson_set = self.get(set_id)
         if self.catalog.get_lesson(lesson_id) is None:
             raise BadFieldError("lesson_id", f"no lesson {lesson_id}")
-        note = _check_text("note", note, MAX_TEXT_CHARS)
+        note = text_field("note", note, MAX_TEXT_CHARS)
         if any(item.lesson_id == lesson_id for item in lesson_set.items):
             return lesson_set
         with self.catalog.transaction():
@@ -166,7 +159,8 @@ class LessonSets:
         return self.reorder(set_id, order)
 
     def set_note(self, set_id: int, lesson_id: str, note: str) -> LessonSet:
-        note = _check_text("note", note, MAX_TEXT_CHARS)
+        set_id = record_id(set_id, "lesson set")
+        note = text_field("note", note, MAX_TEXT_CHARS)
         with self.catalog.transaction():
             updated = self.db.execute(
                 "UPDATE lesson_set_items SET note = ? WHERE set_id = ? AND lesson_id = ?", (note, set_id, lesson_id)

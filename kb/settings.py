@@ -37,6 +37,14 @@ class Settings:
     secret_key: str | None = field(
         default=None, metadata={"env": "KB_SECRET_KEY", "help": "signs session cookies; generated under the data dir if unset"}
     )
+    session_idle_minutes: int = field(
+        default=8 * 60, metadata={"env": "KB_SESSION_IDLE_MINUTES", "help": "a sign-in ends after this long without a request"}
+    )
+    https: bool = field(
+        default=False,
+        metadata={"env": "KB_HTTPS", "help": "kb is reached over HTTPS (e.g. behind a TLS proxy): cookies get Secure"},
+    )
+    max_file_mb: int = field(default=20, metadata={"env": "KB_MAX_FILE_MB", "help": "largest file ingest reads; larger ones fail by name"})
     max_upload_mb: int = field(default=20, metadata={"env": "KB_MAX_UPLOAD_MB", "help": "largest file the web upload accepts"})
     host: str = field(default="127.0.0.1", metadata={"env": "KB_HOST", "help": "address kb serve binds"})
     port: int = field(default=8000, metadata={"env": "KB_PORT", "help": "port kb serve listens on"})

@@ -157,11 +157,11 @@ def test_oversized_file_is_rejected_with_a_clear_message(client, trainer, upload
     before = stored(uploads_dir)
     big = ("# 大文件\n\n" + "很长的一段经验。" * 80_000).encode()  # about 1.9 MB, the limit here is 1 MB
     response = browser.post("/documents", data={"csrf_token": token}, files=[("files", ("big.md", big, "text/markdown"))])
-    assert response.status_code == 200
+    assert response.status_code == 413  # every file of the request was over a size limit
     assert "文件太大：每个文件最大 1 MB" in response.text
     assert stored(uploads_dir) == before
     api = client.post("/api/documents", headers=bearer(client, "trainer1"), files=[("files", ("big.md", big, "text/markdown"))])
-    assert api.json()["files"][0]["status"] == "failed"
+    assert api.status_code == 413 and api.json()["files"][0]["status"] == "failed"
     assert "larger than the upload limit of 1 MB" in api.json()["files"][0]["error"]
 
 

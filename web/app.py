@@ -20,7 +20,9 @@ from kb.workspace import Workspace
 from kb.writer_lock import Holder
 from ingest.reviews import ReviewValidationError
 from web.i18n import LANG_COOKIE, LANGUAGES
+from web.security import install_security_headers
 from web.templating import create_templates, render
+from web.throttle import LoginThrottle
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("kb.web")
@@ -46,15 +48,20 @@ def create_app(settings: Settings) -> FastAPI:
         title="kb — sales experience knowledge base",
         description="Search lessons from playbooks and win/loss reviews; submit reviews; curate lesson sets.",
         lifespan=lifespan,
+        # The schema and the docs pages are served by web.routes.docs: from local assets, behind can_read.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.templates = create_templates()
+    app.state.login_throttle = LoginThrottle()
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret(),
         session_cookie="kb_session",
         same_site="lax",
-        https_only=False,
+        https_only=settings.https,
         max_age=14 * 24 * 3600,
     )
 
@@ -63,15 +70,17 @@ def create_app(settings: Settings) -> FastAPI:
         response = await call_next(request)
         lang = request.query_params.get("lang")
         if lang in LANGUAGES:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True, secure=settings.https)
         return response
 
+    install_security_headers(app)
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
-    from web.routes import documents, insights, lessons, login, reviews, search, sets
+    from web.routes import admin, docs, documents, insights, lessons, login, reviews, search, sets
 
-    for module in (login, search, lessons, reviews, sets, documents, insights):
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=str(docs.ASSETS_DIR)), name="static-docs")
+    for module in (login, search, lessons, reviews, sets, documents, insights, admin, docs):
         app.include_router(module.router)
     return app
 
@@ -104,7 +113,7 @@ def _status_for(exc: KbError) -> int:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api") or "application/json" in request.headers.get("accept", "")
+    return request.url.path.startswith("/api") or request.url.path == "/openapi.json" or "application/json" in request.headers.get("accept", "")
 
 
 def _error_response(request: Request, status: int, message: str, fields: dict[str, str] | None = None):

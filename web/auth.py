@@ -10,7 +10,7 @@ from fastapi import HTTPException, Request
 
 from kb.accounts import Accounts, User
 
-SESSION_USER = "user_id"
+SESSION_ID = "sid"  # the server-side session in the catalog; the signed cookie holds only its id
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -33,20 +33,29 @@ def current_user(request: Request) -> User | None:
         user = accounts.user_for_token(token)
         if user is None:
             raise HTTPException(status_code=401, detail="invalid API token")
-    elif request.session.get(SESSION_USER) is not None:
-        user = accounts.user_by_id(int(request.session[SESSION_USER]))
+    elif isinstance(request.session.get(SESSION_ID), str):
+        idle_s = request.app.state.settings.session_idle_minutes * 60
+        user = accounts.user_for_session(request.session[SESSION_ID], idle_s)
+        if user is None:  # ended by logout, a password change, disabling or idleness
+            request.session.pop(SESSION_ID, None)
     request.state.user = user
     return user
 
 
 def login_session(request: Request, user: User) -> None:
+    accounts = Accounts(request.app.state.workspace.catalog)
+    if isinstance(request.session.get(SESSION_ID), str):
+        accounts.end_session(request.session[SESSION_ID])
     request.session.clear()  # a new session id for a new login: no fixation
-    request.session[SESSION_USER] = user.id
+    request.session[SESSION_ID] = accounts.start_session(user)
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
     request.state.user = user
 
 
 def logout_session(request: Request) -> None:
+    """End the session in the catalog, so a copy of the cookie made before opens nothing."""
+    if isinstance(request.session.get(SESSION_ID), str):
+        Accounts(request.app.state.workspace.catalog).end_session(request.session[SESSION_ID])
     request.session.clear()
     request.state.user = None
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from ingest.loaders import SUPPORTED_SUFFIXES
-from ingest.uploads import UploadResult, ingest_upload
+from ingest.uploads import SIZE_PROBLEMS, UploadResult, ingest_upload
 from kb.accounts import User
 from kb.errors import BadFieldError
 from web.auth import can_read, require
@@ -71,18 +72,31 @@ def documents_page(request: Request):
     return _page(request, results=None)
 
 
+def _status(results: list[UploadResult]) -> int:
+    """413 when every file was refused for a size limit (a whole request of bombs or giants), else 200."""
+    return 413 if all(result.problem in SIZE_PROBLEMS for result in results) else 200
+
+
 @router.post("/documents", dependencies=[Depends(limit_body)], include_in_schema=False)
 async def upload_page(request: Request, _: User = Depends(require("trainer"))):
-    return _page(request, results=await _ingest_uploads(request))
+    results = await _ingest_uploads(request)
+    return _page(request, results=results, status_code=_status(results))
 
 
-@router.post("/api/documents", dependencies=[Depends(limit_body)], openapi_extra=_MULTIPART_BODY, tags=["documents"])
+@router.post(
+    "/api/documents",
+    dependencies=[Depends(limit_body)],
+    openapi_extra=_MULTIPART_BODY,
+    tags=["documents"],
+    responses={413: {"description": "every file was over a size limit (upload size, or a .docx that inflates too far)"}},
+)
 async def api_upload(request: Request, _: User = Depends(require("trainer"))):
     """Upload files (multipart field ``files``, trainer role): ``{"files": [{"name", "status", "lessons", "error"}]}``."""
-    return {"files": [result.to_json() for result in await _ingest_uploads(request)]}
+    results = await _ingest_uploads(request)
+    return JSONResponse({"files": [result.to_json() for result in results]}, status_code=_status(results))
 
 
-def _page(request: Request, results: list[UploadResult] | None):
+def _page(request: Request, results: list[UploadResult] | None, status_code: int = 200):
     return render(
         request,
         "documents.html",
@@ -93,4 +107,5 @@ def _page(request: Request, results: list[UploadResult] | None):
             "max_upload_mb": request.app.state.settings.max_upload_mb,
             "max_files": MAX_FILES,
         },
+        status_code=status_code,
     )

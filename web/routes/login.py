@@ -1,12 +1,15 @@
-"""Sign in and out with a signed, HttpOnly, SameSite session cookie."""
+"""Sign in (throttled) and out; the signed, HttpOnly, SameSite cookie names a session kept in the catalog."""
 
 from __future__ import annotations
+
+import math
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from kb.accounts import Accounts
 from web.auth import check_csrf, login_session, logout_session
+from web.throttle import LoginThrottle
 from web.templating import render
 
 router = APIRouter()
@@ -25,9 +28,19 @@ def login_page(request: Request, next: str = "/"):
 
 @router.post("/login", dependencies=[Depends(check_csrf)])
 def login(request: Request, name: str = Form(max_length=64), password: str = Form(max_length=200), next: str = Form("/")):
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client else "unknown"
+    context = {"next": _safe_next(next), "name": name, "failed": True}
+    wait = throttle.retry_after(name, client)
+    if wait is not None:
+        response = render(request, "login.html", {**context, "retry_minutes": math.ceil(wait / 60)}, status_code=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     user = Accounts(request.app.state.workspace.catalog).authenticate(name, password)
     if user is None:
-        return render(request, "login.html", {"next": _safe_next(next), "name": name, "failed": True}, status_code=401)
+        throttle.failed(name, client)
+        return render(request, "login.html", context, status_code=401)
+    throttle.succeeded(name, client)
     login_session(request, user)
     return RedirectResponse(_safe_next(next), status_code=303)
 

@@ -1,0 +1,68 @@
+"""Accounts for admins in the browser: disable or enable users, set passwords, list and revoke API tokens."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from kb.accounts import Accounts, User
+from kb.errors import BadFieldError
+from web.auth import require
+from web.i18n import field_error, language
+from web.templating import render
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+
+def _accounts(request: Request) -> Accounts:
+    return Accounts(request.app.state.workspace.catalog)
+
+
+def _page(request: Request, *, done: bool = False, errors: dict[str, str] | None = None, status_code: int = 200):
+    accounts = _accounts(request)
+    lang = language(request)
+    context = {
+        "users": accounts.list_users(),
+        "tokens": accounts.list_tokens(),
+        "done": done,
+        "errors": {name: field_error(message, lang) for name, message in (errors or {}).items()},
+    }
+    return render(request, "admin_users.html", context, status_code=status_code)
+
+
+def _saved(anchor: str) -> RedirectResponse:
+    return RedirectResponse(f"/admin/users?done=1#{anchor}", status_code=303)
+
+
+@router.get("/users")
+def users_page(request: Request, done: bool = False, _: User = Depends(require("admin"))):
+    return _page(request, done=done)
+
+
+@router.post("/users/{name}/disable")
+def disable_user(request: Request, name: str, admin: User = Depends(require("admin"))):
+    if name.casefold() == admin.name.casefold():
+        return _page(request, errors={"name": "you cannot disable your own account"}, status_code=422)
+    _accounts(request).set_disabled(name, True)
+    return _saved("users")
+
+
+@router.post("/users/{name}/enable")
+def enable_user(request: Request, name: str, _: User = Depends(require("admin"))):
+    _accounts(request).set_disabled(name, False)
+    return _saved("users")
+
+
+@router.post("/users/{name}/password")
+def set_password(request: Request, name: str, password: str = Form(""), _: User = Depends(require("admin"))):
+    try:
+        _accounts(request).set_password(name, password)
+    except BadFieldError as exc:
+        return _page(request, errors={exc.field: exc.reason}, status_code=422)
+    return _saved("users")
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: str, _: User = Depends(require("admin"))):
+    _accounts(request).revoke_token(token_id)
+    return _saved("tokens")
