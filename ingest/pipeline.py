@@ -183,6 +183,9 @@ class Ingestor:
 
     def store(self, document: Document, lessons: list[Lesson], chunks: list[Chunk]) -> None:
         vectors = self.embedder.embed_passages([c.index_text for c in chunks])
+        # Lesson-level vectors of each lesson's own words (search/similar.py compares lessons by them): computed
+        # now, kept in the embedding cache, so a review page never waits for them.
+        self.embedder.cache_passages([lesson.own_text for lesson in lessons])
         self._tag(lessons, chunks, vectors)
         removed = self.catalog.replace_document(document, lessons, chunks)
         lesson_by_id = {lesson.id: lesson for lesson in lessons}

@@ -347,6 +347,11 @@ class Catalog:
         row = self.db.execute("SELECT user_id FROM review_authors WHERE document_id = ?", (document_id,)).fetchone()
         return row["user_id"] if row else None
 
+    def reviews_by_author(self, user_id: int) -> list[str]:
+        """Ids of the documents this user submitted as reviews, oldest first."""
+        rows = self.db.execute("SELECT document_id FROM review_authors WHERE user_id = ? ORDER BY created_at, rowid", (user_id,))
+        return [r["document_id"] for r in rows]
+
     # --- lessons and chunks -------------------------------------------------------------
 
     def lessons_of_document(self, document_id: str) -> list[Lesson]:

@@ -110,7 +110,7 @@ def test_form_has_a_short_required_part_and_the_rest_folded(rita):
     html = rita.get("/reviews/new").text
 
     required, optional = html.split('<details class="optional"', 1)
-    for outcome, label in (("win", "赢单"), ("loss", "输给竞争对手"), ("no-decision", "客户未决策"), ("unknown", "不确定")):
+    for outcome, label in (("win", "赢单"), ("loss", "丢单"), ("no-decision", "客户未决"), ("unknown", "未知")):
         assert f'type="radio" name="outcome" value="{outcome}"' in required
         assert label in required
     assert 'name="customer"' in required and "可以匿名" in required
@@ -125,7 +125,7 @@ def test_form_has_a_short_required_part_and_the_rest_folded(rita):
 
 def test_form_speaks_english_on_request(app):
     html = signed_in(app, "rita").get("/reviews/new?lang=en").text  # a client of its own: the language is remembered
-    assert "Lost to a competitor" in html and "Lessons learned" in html and "More details (optional)" in html
+    assert ">Loss<" in html and "Lessons learned" in html and "More details (optional)" in html
 
 
 def test_validation_errors_are_shown_beside_the_fields_and_the_input_is_kept(app, rita):
@@ -379,7 +379,8 @@ def test_api_submits_a_review_and_answers_with_lessons_and_similar_ones(app):
     assert len(body["lessons"]) == 2
     for lesson in body["lessons"]:
         assert set(lesson) == {"lesson_id", "title", "similar"}
-        assert lesson["similar"] and all(set(s) == {"lesson_id", "title", "score"} for s in lesson["similar"])
+        keys = {"lesson_id", "title", "source_title", "outcome", "score", "shared_terms", "also_in"}
+        assert lesson["similar"] and all(set(s) == keys for s in lesson["similar"])
     similar_titles = [s["title"] for s in body["lessons"][1]["similar"]]
     assert any("量化" in title for title in similar_titles)
 

@@ -185,7 +185,7 @@ def test_sets_by_form_add_move_note_remove_edit_delete(app, lessons, tina):
     token = csrf_in(tina.get(f"/sets/{set_id}").text)
     for title in (RELATIONS, COACH):
         response = tina.post(f"/sets/{set_id}/items", data={"csrf_token": token, "lesson_id": lessons[title]}, follow_redirects=False)
-        assert response.status_code == 303 and response.headers["location"] == f"/sets/{set_id}#item-{lessons[title]}"
+        assert response.status_code == 303 and response.headers["location"] == f"/sets/{set_id}?added={lessons[title]}#item-{lessons[title]}"
     # a pasted lesson link works too, and `next` sends the user back where they were
     response = tina.post(
         f"/sets/{set_id}/items",
@@ -227,7 +227,7 @@ def test_readers_see_the_set_without_controls(app, lessons, tina):
     assert f'href="/lessons/{lessons[COACH]}"' in html
     assert '<blockquote class="note">为什么要找教练</blockquote>' in html
     assert "/move" not in html and "/remove" not in html and "/delete" not in html
-    assert '<p class="meta">关系经营.md · ' in html  # the lesson's source
+    assert '<p class="meta">关系经营 · ' in html  # the lesson's source, by its document's title
     assert "投标.md" not in html
 
 
@@ -290,7 +290,10 @@ def test_export_markdown_and_print_page(app, lessons, tina):
     page = TestClient(app).get(f"/sets/{set_id}/print")
     assert page.status_code == 200
     html = page.text
-    assert "<nav" not in html and 'class="topbar"' not in html and "<form" not in html
+    assert 'class="topbar"' not in html and "<form" not in html
+    # Landmarks for assistive technology, and no inline script (the print button comes from a static file).
+    assert "<main" in html and '<nav class="no-print print-tools"' in html
+    assert "<script>" not in html and '<script src="' in html
     assert "<h1>导出测试</h1>" in html
     assert "1. 找到内部教练" in html and '<blockquote class="note">先读这条</blockquote>' in html
     assert "教练能告诉你决策链和预算的真实情况" in html  # lessons in full
