@@ -257,6 +257,50 @@ def test_review_page_lists_its_lessons_and_what_was_learned_before(app, rita):
     assert f'href="/reviews/{document_id}/edit"' in html  # the author may edit
 
 
+def test_the_same_review_twice_is_refused_with_a_link_to_the_first(app, rita, ray):
+    fields = {"outcome": "loss", "customer": "某证券公司", "lessons": f"{AUTH_LESSON}\n招标文件要逐条响应"}
+    first = submit(rita, **fields)
+
+    # The same customer and lessons again, in another order and with other punctuation: refused, form kept.
+    token = csrf_in(rita.get("/reviews/new").text)
+    again = {**fields, "lessons": f"招标文件要逐条响应。\n{AUTH_LESSON}", "customer": " 某证券公司 "}
+    response = rita.post("/reviews", data={"csrf_token": token, **again}, follow_redirects=False)
+    assert response.status_code == 409
+    assert "你已经提交过这份复盘" in response.text and f'<a href="/reviews/{first}">' in response.text
+    assert 'value=" 某证券公司 "' in response.text or 'value="某证券公司"' in response.text
+    # The API says the same, with where the first one is.
+    api = TestClient(app).post("/api/reviews", headers=bearer(app, "rita"), json={**fields, "lessons": fields["lessons"].splitlines()})
+    assert api.status_code == 409
+    assert api.json()["error"]["status"] == 409 and api.json()["error"]["url"] == f"/reviews/{first}"
+    assert api.headers["location"] == f"/reviews/{first}"
+    customers = [d.metadata.get("customer") for d in app.state.workspace.catalog.list_documents()]
+    assert customers.count("某证券公司") == 1
+
+    # Another author's copy, or the same author with one more lesson, is a review of its own.
+    assert submit(ray, **fields) != first
+    assert submit(rita, **{**fields, "lessons": fields["lessons"] + "\n交付团队要早点进场"}) != first
+
+
+def test_learned_before_shows_a_lesson_once_with_where_else_it_was_written(app, rita, ray):
+    lesson = "签约前要让客户高层确认验收标准"
+    first = submit(rita, outcome="loss", customer="某保险公司", lessons=lesson)
+    second = submit(ray, outcome="win", customer="某基金公司", lessons=lesson)
+    third = submit(rita, outcome="no-decision", customer="某信托公司", lessons="签约之前要请客户高层确认验收的标准")
+
+    html = rita.get(f"/reviews/{third}").text
+    before = html.split('class="learned-before"', 1)[1]
+    catalog = app.state.workspace.catalog
+    own = {lesson.id for lesson in catalog.lessons_of_document(third)}
+    linked = re.findall(r'href="/lessons/([0-9a-f]+)"', before)
+    assert linked and len(linked) == len(set(linked)) and not own & set(linked)
+    copies = {l.id for d in (first, second) for l in catalog.lessons_of_document(d)}
+    assert len(copies & set(linked)) == 1  # the two copies are one suggestion
+    assert "另有 1 份文档写过同样的经验" in before
+    # Each suggestion names its source by title, date and author, its outcome, and the words in common.
+    assert re.search(r"某(保险|基金)公司(丢单|赢单)复盘 · \d{4}-\d{2}-\d{2} · r(ita|ay)", before)
+    assert "共同点：" in before and "验收" in before.split("共同点：", 1)[1]
+
+
 def test_review_page_is_public_but_shows_no_edit_link_to_others(app, rita, ray):
     document_id = submit(rita, outcome="win", customer="某城投公司", lessons="先找到真正拍板的人")
     anonymous = TestClient(app).get(f"/reviews/{document_id}")
