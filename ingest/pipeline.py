@@ -215,6 +215,9 @@ class Ingestor:
     def store(self, document: Document, lessons: list[Lesson], chunks: list[Chunk]) -> None:
         """Embed (into the cache), tag, and write the document; its vectors are queued in the same transaction."""
         vectors = self.embedder.embed_passages([c.index_text for c in chunks])
+        # Lesson-level vectors of each lesson's own words (search/similar.py compares lessons by them): computed
+        # now, kept in the embedding cache, so a review page never waits for them.
+        self.embedder.cache_passages([lesson.own_text for lesson in lessons])
         self._tag(lessons, chunks, vectors)
         self.catalog.replace_document(document, lessons, chunks, review_author=self._review_author(document))
 

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from kb.errors import BadFieldError, BadFileError, KbError
+from kb.textnorm import compact
 from kb.validation import currency_code, finite_number, iso_date, valid_unicode
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
+    from kb.catalog import Catalog
 
 OUTCOME_CHOICES = ("win", "loss", "no-decision", "unknown")
 SHORT_FIELD_CHARS = 200
@@ -257,6 +259,31 @@ def _unescape(text: str) -> str:
     return re.sub(r"^(\s*)\\(#{1,6}\s)", r"\1\2", text, flags=re.MULTILINE)
 
 
+class DuplicateReviewError(KbError):
+    """The author already submitted this review (same customer, same lessons): ``document_id`` is the first."""
+
+    def __init__(self, document_id: str) -> None:
+        self.document_id = document_id
+        super().__init__(f"you already submitted this review: /reviews/{document_id}")
+
+
+def _same_review(review: ReviewInput, stored: dict[str, Any]) -> bool:
+    """Same customer and the same lessons, whatever the spacing, punctuation or order of the lessons."""
+    return compact(review.customer) == compact(stored.get("customer") or "") and sorted(map(compact, review.lessons)) == sorted(
+        map(compact, stored.get("lessons") or [])
+    )
+
+
+def find_duplicate(review: ReviewInput, catalog: "Catalog", author: str) -> str | None:
+    """The first review this author submitted with the same customer and lessons, if any."""
+    for document_id in catalog.reviews_by_author(author):
+        document = catalog.get_document(document_id)
+        path = Path(document.path) if document else None
+        if path and path.is_file() and _same_review(review, read_review(path)):
+            return document_id
+    return None
+
+
 # --- submitting and editing: validate → write the file → ingest it (synchronously) ----------------
 
 # One review file is written and ingested at a time, so two saves never interleave.
@@ -268,9 +295,13 @@ def submit_review(data: dict[str, Any], ingestor: "Ingestor", reviews_dir: Path,
 
     The author named in the file is recorded with the review's lessons in one transaction. When this
     returns, the review's lessons are in the catalog, the lexical index and the vectors.
+    Raises DuplicateReviewError when the author already submitted the same review.
     """
     review = validate_review(data)
     with _write_lock:
+        duplicate = find_duplicate(review, ingestor.catalog, author)
+        if duplicate:
+            raise DuplicateReviewError(duplicate)
         path = write_review(review, reviews_dir, author=author)
         result = ingestor.ingest_file(path)
         if result.status == "failed":

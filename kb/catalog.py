@@ -547,6 +547,15 @@ class Catalog:
         row = self.db.execute("SELECT user_id FROM review_authors WHERE document_id = ?", (document_id,)).fetchone()
         return row["user_id"] if row else None
 
+    def reviews_by_author(self, name: str) -> list[str]:
+        """Ids of the documents this account submitted as reviews, oldest first."""
+        rows = self.db.execute(
+            "SELECT r.document_id FROM review_authors r JOIN users u ON u.id = r.user_id WHERE u.name = ? "
+            "ORDER BY r.created_at, r.rowid",
+            (name,),
+        )
+        return [r["document_id"] for r in rows]
+
     # --- lessons and chunks -------------------------------------------------------------
 
     def lessons_of_document(self, document_id: str) -> list[Lesson]:

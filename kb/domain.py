@@ -24,6 +24,10 @@ REVIEW_FIELDS = (
 )
 
 
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
 # --- what loaders produce -------------------------------------------------------------
 
 
@@ -95,6 +99,15 @@ class Lesson:
     fields: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
     blocks: list[Block] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def own_text(self) -> str:
+        """What the lesson itself says, without its document's title and headings: the title, then the body
+        unless the body already holds the title (a one-line review lesson is its own title)."""
+        body = self.body.strip()
+        if _letters(self.title) in _letters(body):
+            return body
+        return f"{self.title}\n{body}".strip()
 
 
 @dataclass

@@ -133,6 +133,12 @@ class CachedEmbedder:
                 progress(len(batch))
         return result
 
+    def cache_passages(self, texts: Sequence[str]) -> None:
+        """Compute and keep vectors that are needed later; they do not count as embedded chunks."""
+        computed = self.computed
+        self.embed_passages(texts)
+        self.computed = computed
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)
 

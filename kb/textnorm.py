@@ -26,7 +26,7 @@ STOPWORDS = frozenset(
     上 下 中 里 后 前 个 些 很 更 最 还 又 再 才 只 等 等等 着 过 给 说 做 去 来 到 得 地 着 所以 因为 如果 但是 但
     a an the of to in on for and or is are was were be been it its this that these those what how why when which who
     do does did can could should would with by from at as about into than then so if not no my your our their we you
-    they i he she
+    they i he she without within also just very more most some any all there here have has had will them us me
     """.split()
 )
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from kb.catalog import Catalog
 from kb.domain import Chunk, Lesson, SearchFilters, SearchResult
 from kb.embedding import Embedder, fingerprint
@@ -15,6 +13,7 @@ from search.dense import dense_search
 from search.fusion import FusionWeights, reciprocal_rank_fusion
 from search.lexical import lexical_search, match_expression, query_tokens, title_search
 from search.query import Glossary, Query, parse_query
+from search.terms import is_meaningful
 
 CANDIDATES = 100
 # A query that quotes this many letters or characters of a chunk verbatim is a quotation of it.
@@ -98,31 +97,6 @@ class Searcher:
             results.append(result)
         return results
 
-    def similar_lessons(self, lesson_id: str, k: int = 5, *, other_documents: bool = False) -> list[tuple[Lesson, float]]:
-        """Lessons nearest to this one by embedding (mean of its chunk vectors), best first."""
-        lesson = self.catalog.get_lesson(lesson_id)
-        if lesson is None:
-            return []
-        chunk_ids = [c.id for c in self.catalog.chunks_of_lessons([lesson_id])]
-        vectors = self.index.vectors(chunk_ids)
-        if not len(vectors):
-            return []
-        mean = vectors.mean(axis=0)
-        hits = self.index.query(mean / (np.linalg.norm(mean) or 1.0), CANDIDATES)
-        chunks = self.catalog.get_chunks([cid for cid, _ in hits])
-        best: dict[str, float] = {}
-        for chunk_id, score in hits:
-            chunk = chunks.get(chunk_id)
-            if chunk and chunk.lesson_id != lesson_id and chunk.lesson_id not in best:
-                best[chunk.lesson_id] = score
-        found = self.catalog.get_lessons(list(best))
-        ranked = [
-            (found[lid], score)
-            for lid, score in sorted(best.items(), key=lambda item: -item[1])
-            if lid in found and not (other_documents and found[lid].document_id == lesson.document_id)
-        ]
-        return ranked[:k]
-
 
 def _lesson_order(chunk_ids: list[str], chunks: dict[str, Chunk]) -> list[str]:
     return list(dict.fromkeys(chunks[cid].lesson_id for cid in chunk_ids if cid in chunks))
@@ -173,7 +147,7 @@ def highlight_spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
     if len(folded) != len(text):  # a conversion changed the length: fold char by char so offsets stay true
         folded = "".join(f if len(f := fold(ch)) == 1 else ch.lower() for ch in text)
     spans: list[tuple[int, int]] = []
-    for term in sorted({t for t in terms if len(t) > 1 or re.match(r"[\u4e00-\u9fff]", t)}, key=len, reverse=True):
+    for term in sorted({t for t in terms if is_meaningful(t)}, key=len, reverse=True):
         for match in re.finditer(re.escape(term), folded):
             spans.append((match.start(), match.end()))
     spans.sort()

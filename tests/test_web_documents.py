@@ -63,12 +63,13 @@ def test_documents_page_lists_the_ingested_documents(client):
     response = client.get("/documents")
     assert response.status_code == 200
     html = response.text
-    for title, name, lessons in [("新人销售打法", "新人销售打法.md", 12), ("某医院集团门户项目丢单复盘", "hospital-review.md", 2)]:
+    # Reviews are named with their date and author, so two reviews of one title can be told apart.
+    for title, name, lessons in [("新人销售打法", "新人销售打法.md", 12), ("某医院集团门户项目丢单复盘 · 2025-11-02 · 李四", "hospital-review.md", 2)]:
         row = re.search(rf'<tr id="doc-\w+">\s*<td><a href="/\?source=\w+">{title}</a></td>(.*?)</tr>', html, re.S)
         assert row, title
         assert f'<td class="file">{name}</td>' in row.group(1)
         assert f'<td class="num">{lessons}</td>' in row.group(1)
-        assert "<td>md</td>" in row.group(1)
+        assert '<td class="format">md</td>' in row.group(1)
     assert "复盘" in html and "打法手册" in html
     assert 'type="file"' not in html  # anonymous readers see no upload form
 

@@ -6,6 +6,7 @@ import pytest
 
 from kb.lesson_sets import LessonSets
 from kb.settings import Settings
+from search.similar import SimilarLessons
 
 from web_support import bearer, kb_client, other_client, sign_in, write_corpus
 
@@ -81,14 +82,19 @@ def test_user_text_is_escaped_never_executed(client, catalog):
     assert "<script>alert(" not in html and "<b>粗体标签</b>" not in html
 
 
-def test_related_lessons_are_linked(client, catalog):
-    lesson = lesson_titled(catalog, "找到并培养教练")
-    related = client.app.state.workspace.searcher.similar_lessons(lesson.id, 5)
-    assert len(related) == 5
+def test_related_lessons_come_from_other_documents_and_say_why(client, catalog):
+    lesson = lesson_titled(catalog, "不要在没有交换条件的情况下给折扣")
+    related = SimilarLessons(client.app.state.workspace.searcher).suggest(lesson, 5)
+    assert related and all(s.lesson.document_id != lesson.document_id for s in related)
+    assert len({s.lesson.id for s in related}) == len(related)
+    # Both other documents are represented: one document's lessons do not fill the list.
+    assert len({s.lesson.document_id for s in related}) == 2
     html = client.get(f"/lessons/{lesson.id}").text
     assert "相关经验" in html
-    for other, _ in related:
-        assert f'<a href="/lessons/{other.id}">' in html
+    for suggestion in related:
+        assert f'<a href="/lessons/{suggestion.lesson.id}">' in html
+    # The English review of the same advice, named by its title, date and author.
+    assert "Retail Chain Loyalty Platform Win Review · 2026-01-20 · Alice Wong" in html
 
 
 def test_unknown_lesson_is_a_404_page_and_404_json(client):
@@ -122,10 +128,9 @@ def test_api_lesson(client, catalog):
     assert body["fields"]["customer"] == "<script>alert(1)</script> 医院集团"
     assert body["fields"]["deal_size"] == 1200000
     assert len(body["related"]) == 5
-    assert set(body["related"][0]) == {"lesson_id", "title", "score"}
-    scores = [r["score"] for r in body["related"]]
-    assert scores == sorted(scores, reverse=True)
-    assert lesson.id not in {r["lesson_id"] for r in body["related"]}
+    assert set(body["related"][0]) == {"lesson_id", "title", "source_title", "outcome", "score", "shared_terms", "also_in"}
+    related = catalog.get_lessons([r["lesson_id"] for r in body["related"]])
+    assert all(other.document_id != lesson.document_id for other in related.values())
 
 
 def test_only_trainers_see_the_add_to_set_form(client, catalog):

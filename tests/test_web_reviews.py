@@ -110,7 +110,7 @@ def test_form_has_a_short_required_part_and_the_rest_folded(rita):
     html = rita.get("/reviews/new").text
 
     required, optional = html.split('<details class="optional"', 1)
-    for outcome, label in (("win", "赢单"), ("loss", "输给竞争对手"), ("no-decision", "客户未决策"), ("unknown", "不确定")):
+    for outcome, label in (("win", "赢单"), ("loss", "丢单"), ("no-decision", "客户未决"), ("unknown", "未知")):
         assert f'type="radio" name="outcome" value="{outcome}"' in required
         assert label in required
     assert 'name="customer"' in required and "可以匿名" in required
@@ -125,7 +125,7 @@ def test_form_has_a_short_required_part_and_the_rest_folded(rita):
 
 def test_form_speaks_english_on_request(app):
     html = signed_in(app, "rita").get("/reviews/new?lang=en").text  # a client of its own: the language is remembered
-    assert "Lost to a competitor" in html and "Lessons learned" in html and "More details (optional)" in html
+    assert ">Loss<" in html and "Lessons learned" in html and "More details (optional)" in html
 
 
 def test_validation_errors_are_shown_beside_the_fields_and_the_input_is_kept(app, rita):
@@ -257,6 +257,50 @@ def test_review_page_lists_its_lessons_and_what_was_learned_before(app, rita):
     assert f'href="/reviews/{document_id}/edit"' in html  # the author may edit
 
 
+def test_the_same_review_twice_is_refused_with_a_link_to_the_first(app, rita, ray):
+    fields = {"outcome": "loss", "customer": "某证券公司", "lessons": f"{AUTH_LESSON}\n招标文件要逐条响应"}
+    first = submit(rita, **fields)
+
+    # The same customer and lessons again, in another order and with other punctuation: refused, form kept.
+    token = csrf_in(rita.get("/reviews/new").text)
+    again = {**fields, "lessons": f"招标文件要逐条响应。\n{AUTH_LESSON}", "customer": " 某证券公司 "}
+    response = rita.post("/reviews", data={"csrf_token": token, **again}, follow_redirects=False)
+    assert response.status_code == 409
+    assert "你已经提交过这份复盘" in response.text and f'<a href="/reviews/{first}">' in response.text
+    assert 'value=" 某证券公司 "' in response.text or 'value="某证券公司"' in response.text
+    # The API says the same, with where the first one is.
+    api = TestClient(app).post("/api/reviews", headers=bearer(app, "rita"), json={**fields, "lessons": fields["lessons"].splitlines()})
+    assert api.status_code == 409
+    assert api.json()["error"]["status"] == 409 and api.json()["error"]["url"] == f"/reviews/{first}"
+    assert api.headers["location"] == f"/reviews/{first}"
+    customers = [d.metadata.get("customer") for d in app.state.workspace.catalog.list_documents()]
+    assert customers.count("某证券公司") == 1
+
+    # Another author's copy, or the same author with one more lesson, is a review of its own.
+    assert submit(ray, **fields) != first
+    assert submit(rita, **{**fields, "lessons": fields["lessons"] + "\n交付团队要早点进场"}) != first
+
+
+def test_learned_before_shows_a_lesson_once_with_where_else_it_was_written(app, rita, ray):
+    lesson = "签约前要让客户高层确认验收标准"
+    first = submit(rita, outcome="loss", customer="某保险公司", lessons=lesson)
+    second = submit(ray, outcome="win", customer="某基金公司", lessons=lesson)
+    third = submit(rita, outcome="no-decision", customer="某信托公司", lessons="签约之前要请客户高层确认验收的标准")
+
+    html = rita.get(f"/reviews/{third}").text
+    before = html.split('class="learned-before"', 1)[1]
+    catalog = app.state.workspace.catalog
+    own = {lesson.id for lesson in catalog.lessons_of_document(third)}
+    linked = re.findall(r'href="/lessons/([0-9a-f]+)"', before)
+    assert linked and len(linked) == len(set(linked)) and not own & set(linked)
+    copies = {l.id for d in (first, second) for l in catalog.lessons_of_document(d)}
+    assert len(copies & set(linked)) == 1  # the two copies are one suggestion
+    assert "另有 1 份文档写过同样的经验" in before
+    # Each suggestion names its source by title, date and author, its outcome, and the words in common.
+    assert re.search(r"某(保险|基金)公司(丢单|赢单)复盘 · \d{4}-\d{2}-\d{2} · r(ita|ay)", before)
+    assert "共同点：" in before and "验收" in before.split("共同点：", 1)[1]
+
+
 def test_review_page_is_public_but_shows_no_edit_link_to_others(app, rita, ray):
     document_id = submit(rita, outcome="win", customer="某城投公司", lessons="先找到真正拍板的人")
     anonymous = TestClient(app).get(f"/reviews/{document_id}")
@@ -379,7 +423,8 @@ def test_api_submits_a_review_and_answers_with_lessons_and_similar_ones(app):
     assert len(body["lessons"]) == 2
     for lesson in body["lessons"]:
         assert set(lesson) == {"lesson_id", "title", "similar"}
-        assert lesson["similar"] and all(set(s) == {"lesson_id", "title", "score"} for s in lesson["similar"])
+        keys = {"lesson_id", "title", "source_title", "outcome", "score", "shared_terms", "also_in"}
+        assert lesson["similar"] and all(set(s) == keys for s in lesson["similar"])
     similar_titles = [s["title"] for s in body["lessons"][1]["similar"]]
     assert any("量化" in title for title in similar_titles)
 

@@ -34,7 +34,7 @@ def workspace(client):
 
 def titles(html: str) -> list[str]:
     """Result titles in page order."""
-    return [unescape(t) for t in re.findall(r'<h3><a href="/lessons/[0-9a-f]+">([^<]+)</a></h3>', html)]
+    return [unescape(t) for t in re.findall(r'<h3><a href="/lessons/[0-9a-f]+(?:\?back=[^"]*)?">([^<]+)</a></h3>', html)]
 
 
 def logged(workspace, query: str) -> int:
@@ -50,9 +50,11 @@ def test_chinese_query_finds_the_lesson_with_highlighted_terms(client, workspace
     assert 'lang="zh-CN"' in response.text and "搜索经验" in response.text
     assert titles(response.text)[0] == "找到并培养教练"
     lesson = next(l for l in workspace.catalog.iter_lessons() if l.title == "找到并培养教练")
-    assert f'href="/lessons/{lesson.id}"' in response.text
+    # The link carries the way back to these results.
+    assert f'href="/lessons/{lesson.id}?back=%2F%3Fq%3D%25E6%2580%258E' in response.text
     assert "<mark>教练</mark>" in response.text
-    assert "新人销售打法.md" in response.text  # the source
+    assert "出自 新人销售打法</span>" in response.text  # the source, by its document's title
+    assert "新人销售打法.md" not in response.text
     for tag in lesson.tags:  # its tags, named in Chinese, link to the lessons with that tag
         assert f'<a class="badge tag" href="/?tag={tag}">' in response.text
     assert '<a class="badge tag" href="/?tag=decision-chain-coach">决策链与教练</a>' in response.text

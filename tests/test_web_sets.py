@@ -185,7 +185,7 @@ def test_sets_by_form_add_move_note_remove_edit_delete(app, lessons, tina):
     token = csrf_in(tina.get(f"/sets/{set_id}").text)
     for title in (RELATIONS, COACH):
         response = tina.post(f"/sets/{set_id}/items", data={"csrf_token": token, "lesson_id": lessons[title]}, follow_redirects=False)
-        assert response.status_code == 303 and response.headers["location"] == f"/sets/{set_id}#item-{lessons[title]}"
+        assert response.status_code == 303 and response.headers["location"] == f"/sets/{set_id}?added={lessons[title]}#item-{lessons[title]}"
     # a pasted lesson link works too, and `next` sends the user back where they were
     response = tina.post(
         f"/sets/{set_id}/items",
@@ -227,7 +227,7 @@ def test_readers_see_the_set_without_controls(app, lessons, tina):
     assert f'href="/lessons/{lessons[COACH]}"' in html
     assert '<blockquote class="note">为什么要找教练</blockquote>' in html
     assert "/move" not in html and "/remove" not in html and "/delete" not in html
-    assert '<p class="meta">关系经营.md · ' in html  # the lesson's source
+    assert '<p class="meta">关系经营 · ' in html  # the lesson's source, by its document's title
     assert "投标.md" not in html
 
 
@@ -290,7 +290,10 @@ def test_export_markdown_and_print_page(app, lessons, tina):
     page = TestClient(app).get(f"/sets/{set_id}/print")
     assert page.status_code == 200
     html = page.text
-    assert "<nav" not in html and 'class="topbar"' not in html and "<form" not in html
+    assert 'class="topbar"' not in html and "<form" not in html
+    # Landmarks for assistive technology, and no inline script (the print button comes from a static file).
+    assert "<main" in html and '<nav class="no-print print-tools"' in html
+    assert "<script>" not in html and '<script src="' in html
     assert "<h1>导出测试</h1>" in html
     assert "1. 找到内部教练" in html and '<blockquote class="note">先读这条</blockquote>' in html
     assert "教练能告诉你决策链和预算的真实情况" in html  # lessons in full
@@ -314,3 +317,53 @@ def test_unknown_set_is_404(app):
     assert client.get("/sets/999999").status_code == 404
     assert client.get("/api/sets/999999").json()["error"]["status"] == 404
     assert client.get("/sets/999999/export.md").status_code == 404
+
+
+def test_the_set_page_finds_lessons_and_adds_several_in_place(app, lessons, tina):
+    set_id = create_by_form(tina, title="客户关系入门")
+    page = tina.get(f"/sets/{set_id}", params={"q": "客户关系"}).text
+    # Matching lessons, each with an add button of a plain form that posts to the set's items.
+    form = page.split('<form method="post" action="/sets/{}/items" class="matches">'.format(set_id), 1)[1].split("</form>", 1)[0]
+    for title in (RELATIONS, COACH):
+        assert f'<input type="checkbox" name="lesson_id" value="{lessons[title]}">' in form
+        assert f'<button type="submit" name="lesson_id" value="{lessons[title]}"' in form
+    assert 'name="q" value="客户关系"' in form
+
+    # Two ticked at once, as a browser without JavaScript sends them.
+    token = csrf_in(page)
+    response = tina.post(
+        f"/sets/{set_id}/items",
+        data={"csrf_token": token, "q": "客户关系", "lesson_id": [lessons[RELATIONS], lessons[COACH]]},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert location.startswith(f"/sets/{set_id}?q=") and location.endswith(f"#item-{lessons[COACH]}")
+    page = tina.get(location).text
+    assert order_on_page(page) == [lessons[RELATIONS], lessons[COACH]]
+    assert f'<p class="notice" role="status">已加入 2 条经验：“{RELATIONS}”、“{COACH}”</p>' in page
+    # The search is still shown; the added lessons are marked as in the set, without an add button.
+    assert page.count("已在课程集中") >= 2
+    assert f'<button type="submit" name="lesson_id" value="{lessons[RELATIONS]}"' not in page
+
+    # Every change says what it did.
+    move = tina.post(f"/sets/{set_id}/items/{lessons[COACH]}/move", data={"csrf_token": token, "direction": "up"})
+    assert f"已移动“{COACH}”，现在排第 1 位" in move.text
+    note = tina.post(f"/sets/{set_id}/items/{lessons[COACH]}/note", data={"csrf_token": token, "note": "先读"})
+    assert f"已保存“{COACH}”的讲解" in note.text
+    removed = tina.post(f"/sets/{set_id}/items/{lessons[RELATIONS]}/remove", data={"csrf_token": token})
+    assert f"已从课程集移除“{RELATIONS}”" in removed.text
+    assert order_on_page(removed.text) == [lessons[COACH]]
+    english = tina.get(f"/sets/{set_id}", params={"added": lessons[COACH], "lang": "en"}).text
+    assert f"Added 1 lesson(s): “{COACH}”" in english
+    tina.get("/sets", params={"lang": "zh"})
+
+    # Nothing ticked: a message beside the form, nothing added.
+    empty = tina.post(f"/sets/{set_id}/items", data={"csrf_token": token, "q": "客户关系"})
+    assert empty.status_code == 422 and "请至少选择一条经验" in empty.text
+
+
+def test_readers_get_no_search_to_add_on_the_set_page(app, lessons, tina):
+    set_id = create_by_form(tina, title="只读")
+    html = signed_in(app, "rae").get(f"/sets/{set_id}", params={"q": "客户关系"}).text
+    assert 'class="matches"' not in html and 'name="q"' not in html

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +14,7 @@ from ingest.uploads import SIZE_PROBLEMS, UploadResult, ingest_upload
 from kb.accounts import User
 from kb.errors import BadFieldError
 from web.auth import can_read, require
+from web.sources import document_labels
 from web.templating import render
 
 router = APIRouter()
@@ -97,11 +100,16 @@ async def api_upload(request: Request, _: User = Depends(require("trainer"))):
 
 
 def _page(request: Request, results: list[UploadResult] | None, status_code: int = 200):
+    documents = request.app.state.workspace.catalog.list_documents()
+    reviews_dir = request.app.state.settings.reviews_dir.resolve()
     return render(
         request,
         "documents.html",
         {
-            "documents": sorted(request.app.state.workspace.catalog.list_documents(), key=lambda d: d.ingested_at, reverse=True),
+            "documents": sorted(documents, key=lambda d: d.ingested_at, reverse=True),
+            "labels": document_labels(documents),
+            # Reviews typed into the form live under generated file names that mean nothing to a reader.
+            "web_reviews": {d.id for d in documents if Path(d.path).parent == reviews_dir},
             "results": results,
             "suffixes": SUPPORTED_SUFFIXES,
             "max_upload_mb": request.app.state.settings.max_upload_mb,

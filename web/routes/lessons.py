@@ -9,8 +9,11 @@ from kb.accounts import User
 from kb.domain import REVIEW_FIELDS, Lesson
 from kb.errors import NotFoundError
 from kb.lesson_sets import LessonSets
+from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
 from web.i18n import language
+from web.routes.login import _safe_next
+from web.sources import document_labels
 from web.taxonomy import tag_labels
 from web.templating import render
 
@@ -28,9 +31,9 @@ def _lesson(request: Request, lesson_id: str) -> Lesson:
 
 @router.get("/api/lessons/{lesson_id}", dependencies=[Depends(can_read)], tags=["lessons"])
 def api_lesson(request: Request, lesson_id: str):
-    """The lesson with its fields, and the lessons nearest to it in meaning (``related``)."""
+    """The lesson with its fields, and lessons of other documents that say something like it (``related``)."""
     lesson = _lesson(request, lesson_id)
-    related = request.app.state.workspace.searcher.similar_lessons(lesson.id, RELATED)
+    related = SimilarLessons(request.app.state.workspace.searcher).suggest(lesson, RELATED)
     return {
         "id": lesson.id,
         "title": lesson.title,
@@ -41,12 +44,13 @@ def api_lesson(request: Request, lesson_id: str):
         "tags": lesson.tags,
         "fields": lesson.fields,
         "document_id": lesson.document_id,
-        "related": [{"lesson_id": other.id, "title": other.title, "score": round(score, 6)} for other, score in related],
+        "related": [suggestion.to_json() for suggestion in related],
     }
 
 
 @router.get("/lessons/{lesson_id}", dependencies=[Depends(can_read)], include_in_schema=False)
-def lesson_page(request: Request, lesson_id: str):
+def lesson_page(request: Request, lesson_id: str, back: str = ""):
+    """``back`` is the search the reader came from (a local URL): the page links back to it."""
     workspace = request.app.state.workspace
     lesson = _lesson(request, lesson_id)
     user = current_user(request)
@@ -57,7 +61,9 @@ def lesson_page(request: Request, lesson_id: str):
             "lesson": lesson,
             "document": workspace.catalog.get_document(lesson.document_id),
             "review_fields": [(name, lesson.fields[name]) for name in REVIEW_FIELDS if name in lesson.fields and name != "currency"],
-            "related": workspace.searcher.similar_lessons(lesson.id, RELATED),
+            "related": SimilarLessons(workspace.searcher).suggest(lesson, RELATED),
+            "sources": document_labels(workspace.catalog.list_documents()),
+            "back": back if back and _safe_next(back) == back else None,
             "tag_label": tag_labels(request, language(request)),
             "sets": LessonSets(workspace.catalog).list() if user and user.can("trainer") else [],
         },

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from ingest.reviews import (
     LONG_FIELD_CHARS,
+    DuplicateReviewError,
     OUTCOME_CHOICES,
     SHORT_FIELD_CHARS,
     ReviewInput,
@@ -28,8 +29,10 @@ from ingest.reviews import (
 from kb.accounts import User
 from kb.domain import Document
 from kb.errors import NotFoundError
+from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
 from web.i18n import field_error, language
+from web.sources import document_labels
 from web.taxonomy import tag_labels
 from web.templating import render
 
@@ -116,24 +119,27 @@ def _form_values(fields: dict[str, Any]) -> dict[str, str]:
 
 
 def _similar_lessons(request: Request, document_id: str) -> list[dict[str, Any]]:
-    """Each lesson of the review with the nearest lessons of other documents ("learned before")."""
+    """Each lesson of the review with what other documents taught before ("learned before")."""
     workspace = _workspace(request)
-    result = []
-    for lesson in workspace.catalog.lessons_of_document(document_id):
-        similar = workspace.searcher.similar_lessons(lesson.id, SIMILAR_PER_LESSON, other_documents=True)
-        result.append({"lesson": lesson, "similar": similar})
-    return result
+    similar = SimilarLessons(workspace.searcher)
+    return [
+        {"lesson": lesson, "similar": similar.suggest(lesson, SIMILAR_PER_LESSON)}
+        for lesson in workspace.catalog.lessons_of_document(document_id)
+    ]
 
 
 def _lessons_json(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        {
-            "lesson_id": entry["lesson"].id,
-            "title": entry["lesson"].title,
-            "similar": [{"lesson_id": other.id, "title": other.title, "score": round(float(score), 4)} for other, score in entry["similar"]],
-        }
+        {"lesson_id": entry["lesson"].id, "title": entry["lesson"].title, "similar": [s.to_json() for s in entry["similar"]]}
         for entry in entries
     ]
+
+
+def _duplicate_json(exc: DuplicateReviewError) -> JSONResponse:
+    """409 in the app's error shape, with where the first copy lives."""
+    url = f"/reviews/{exc.document_id}"
+    error = {"status": 409, "message": str(exc), "fields": {}, "document_id": exc.document_id, "url": url}
+    return JSONResponse({"error": error}, status_code=409, headers={"Location": url})
 
 
 def _review_json(request: Request, document: Document) -> dict[str, Any]:
@@ -153,6 +159,7 @@ def _render_form(
     values: dict[str, str],
     errors: dict[str, str] | None = None,
     document: Document | None = None,
+    duplicate_of: str | None = None,
     status_code: int = 200,
 ):
     lang = language(request)
@@ -173,6 +180,7 @@ def _render_form(
         "stages": stages,
         "currencies": currencies,
         "industries": INDUSTRIES,
+        "duplicate_of": duplicate_of,
         "open_details": any(values.get(name) for name in optional) or any(name in errors for name in optional),
         "short_chars": SHORT_FIELD_CHARS,
         "long_chars": LONG_FIELD_CHARS,
@@ -197,6 +205,8 @@ def create_review(request: Request, user: User = Depends(require("rep")), values
         )
     except ReviewValidationError as exc:
         return _render_form(request, values=values, errors=exc.errors, status_code=422)
+    except DuplicateReviewError as exc:
+        return _render_form(request, values=values, duplicate_of=exc.document_id, status_code=409)
     return RedirectResponse(f"/reviews/{document_id}?submitted=1", status_code=303)
 
 
@@ -210,6 +220,7 @@ def review_page(request: Request, document_id: str, submitted: bool = False, sav
         "fields": fields,
         "stage_key": stage_labels.get(str(fields.get("stage") or "")),
         "entries": _similar_lessons(request, document.id),
+        "sources": document_labels(_workspace(request).catalog.list_documents()),
         "can_edit": _may_edit(request, current_user(request), document),
         "tag_names": tag_labels(request, language(request)),
         "submitted": submitted,
@@ -256,9 +267,13 @@ def api_create_review(
     payload: dict[str, Any] = Body(..., examples=[_REVIEW_EXAMPLE]),
     user: User = Depends(require("rep")),
 ):
-    """Submit a review (the form's field names; `lessons` a list or one lesson per line). Searchable on return."""
+    """Submit a review (the form's field names; `lessons` a list or one lesson per line). Searchable on return.
+    The same review (customer and lessons) submitted again by its author is refused with 409 and the first's URL."""
     settings = request.app.state.settings
-    document_id = submit_review(payload, _workspace(request).ingestor, settings.reviews_dir, author=user.name)
+    try:
+        document_id = submit_review(payload, _workspace(request).ingestor, settings.reviews_dir, author=user.name)
+    except DuplicateReviewError as exc:
+        return _duplicate_json(exc)
     document = _review_document(request, document_id)
     body = {"document_id": document.id, "title": document.title, "lessons": _lessons_json(_similar_lessons(request, document.id))}
     return JSONResponse(body, status_code=201)

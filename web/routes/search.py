@@ -15,6 +15,7 @@ from search.query import MAX_QUERY_CHARS
 from search.searcher import MAX_K
 from web.auth import can_read
 from web.i18n import language, translate
+from web.sources import document_labels
 from web.taxonomy import tag_label, taxonomy
 from web.templating import render
 
@@ -73,6 +74,7 @@ def search_page(
     workspace = request.app.state.workspace
     lang = language(request)
     tags = taxonomy(request)
+    sources = document_labels(workspace.catalog.list_documents())
     context = {
         "q": q,
         "filters": filters,
@@ -83,8 +85,13 @@ def search_page(
             "outcome": [(outcome, translate(f"outcome.{outcome}", lang)) for outcome in OUTCOMES],
             "industry": [(industry, industry) for industry in workspace.catalog.industries()],
             "tag": [(tag.id, tag_label(tag, lang)) for tag in tags],
-            "source": [(document.id, document.title) for document in workspace.catalog.list_documents()],
+            "source": sorted(((document_id, label) for document_id, label in sources.items()), key=lambda option: option[1]),
         },
+        "sources": sources,
+        "lesson_sources": {},  # lesson id → its document's label, for the shown results
+        "total": 0,
+        "weak": False,
+        "back": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         "tag_label": {tag.id: tag_label(tag, lang) for tag in tags},
         "results": None,  # a search was run: the page of results
         "lessons": None,  # no question but filters: the lessons they match
@@ -97,18 +104,26 @@ def search_page(
     more = False
     if q.strip():
         try:
-            found = workspace.searcher.search(q, k=end + 1, filters=filters)
+            response = workspace.searcher.search(q, k=MAX_K, filters=filters)
         except BadFieldError:  # the only thing a non-empty question can get wrong is its length
             context["too_long"] = True
             return render(request, "search.html", context, status_code=422)
+        # The searcher's response may say that even its best answers are weak (a `weak` flag beside the results).
+        found = list(getattr(response, "results", response))
+        context["weak"] = bool(getattr(response, "weak", False))
         if page == 1:  # later pages repeat a question already logged; the count is what the first page shows
             _log(request, q, found[:PAGE_SIZE])
-        context["results"], more = found[start:end], len(found) > end
+        context["results"], context["total"] = found[start:end], len(found)
+        # Weak answers are shown as the nearest lessons on one page, not as pages of confident results.
+        more = len(found) > end and not context["weak"]
+        lessons = workspace.catalog.get_lessons([result.lesson_id for result in context["results"]])
+        context["lesson_sources"] = {lid: sources.get(lesson.document_id, lesson.source) for lid, lesson in lessons.items()}
         if not found:
             context["suggested_tags"] = [tag.id for tag in tags_mentioned(tags, q)][:SUGGESTED_TAGS]
     elif not filters.is_empty():
         lessons = list(islice(workspace.catalog.iter_lessons(filters), start, end + 1))
         context["lessons"], more = lessons[:PAGE_SIZE], len(lessons) > PAGE_SIZE
+        context["lesson_sources"] = {lesson.id: sources.get(lesson.document_id, lesson.source) for lesson in lessons}
     if not context["results"] and not context["lessons"] and not context["suggested_tags"]:
         # Nothing found, or nothing asked yet: the most common topics are a place to start.
         common = workspace.catalog.count_by("tag")

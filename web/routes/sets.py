@@ -7,23 +7,27 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
 from kb.accounts import User
+from kb.domain import Lesson
 from kb.errors import BadFieldError, NotFoundError
 from kb.lesson_sets import MAX_TEXT_CHARS, MAX_TITLE_CHARS, LessonSet, LessonSets, export_markdown
+from search.query import MAX_QUERY_CHARS
 from web.auth import can_read, current_user, require
-from web.i18n import field_error, language
+from web.i18n import field_error, language, translate
 from web.routes.login import _safe_next
+from web.sources import document_labels
 from web.templating import render
 
 router = APIRouter()
 
 _LESSON_LINK = re.compile(r"/lessons/([0-9A-Za-z_-]+)")
+SET_SEARCH_RESULTS = 10
 
 
 def _sets(request: Request) -> LessonSets:
@@ -61,10 +65,19 @@ def _render_set(
     values: dict[str, str] | None = None,
     item_errors: dict[str, str] | None = None,
     item_values: dict[str, str] | None = None,
+    q: str = "",
+    done: str | None = None,
     status_code: int = 200,
 ):
+    workspace = request.app.state.workspace
     context = {
         "set": lesson_set,
+        "q": q,
+        "matches": _matches(request, q) if q.strip() and _is_trainer(request) else None,
+        "in_set": {item.lesson_id for item in lesson_set.items},
+        "done": done,
+        "sources": document_labels(workspace.catalog.list_documents()),
+        "max_query_chars": MAX_QUERY_CHARS,
         "can_edit": _is_trainer(request),
         "errors": errors or {},
         "values": values
@@ -75,6 +88,37 @@ def _render_set(
         "text_chars": MAX_TEXT_CHARS,
     }
     return render(request, "set.html", context, status_code=status_code)
+
+
+def _matches(request: Request, q: str) -> list[Lesson]:
+    """Lessons a trainer's question on the set page finds, to add in place."""
+    try:
+        response = request.app.state.workspace.searcher.search(q, k=SET_SEARCH_RESULTS)
+    except BadFieldError:  # too long: the page says nothing matched rather than failing
+        return []
+    found = list(getattr(response, "results", response))
+    lessons = request.app.state.workspace.catalog.get_lessons([result.lesson_id for result in found])
+    return [lessons[result.lesson_id] for result in found if result.lesson_id in lessons]
+
+
+def _confirmation(request: Request, lesson_set: LessonSet) -> str | None:
+    """What the last change did, from the redirect's query (?added=…, ?moved=…, ?noted=…, ?removed=…)."""
+    lang = language(request)
+    params = request.query_params
+    catalog = request.app.state.workspace.catalog
+    for action in ("added", "moved", "noted", "removed"):
+        ids = params.getlist(action)
+        if not ids:
+            continue
+        titles = [lesson.title for lesson in catalog.get_lessons(ids).values()]
+        if not titles:
+            return None
+        message = translate(f"set.done.{action}", lang).format(n=len(titles), titles=("、" if lang == "zh" else ", ").join(f"“{t}”" for t in titles))
+        if action == "moved":
+            position = next((item.position + 1 for item in lesson_set.items if item.lesson_id == ids[0]), None)
+            message += translate("set.done.position", lang).format(n=position) if position else ""
+        return message
+    return None
 
 
 def _is_trainer(request: Request) -> bool:
@@ -111,13 +155,16 @@ def create_set(
 
 
 @router.get("/sets/{set_id}", dependencies=[Depends(can_read)])
-def set_page(request: Request, set_id: int):
-    return _render_set(request, _sets(request).get(set_id))
+def set_page(request: Request, set_id: int, q: str = ""):
+    """The set; for trainers, ``q`` lists matching lessons with add buttons (curating without leaving the page)."""
+    lesson_set = _sets(request).get(set_id)
+    return _render_set(request, lesson_set, q=q, done=_confirmation(request, lesson_set))
 
 
 @router.get("/sets/{set_id}/print", dependencies=[Depends(can_read)])
 def set_print_page(request: Request, set_id: int):
-    return render(request, "set_print.html", {"set": _sets(request).get(set_id)})
+    sources = document_labels(request.app.state.workspace.catalog.list_documents())
+    return render(request, "set_print.html", {"set": _sets(request).get(set_id), "sources": sources})
 
 
 @router.get("/sets/{set_id}/export.md", dependencies=[Depends(can_read)])
@@ -148,21 +195,34 @@ def delete_set(request: Request, set_id: int):
 
 
 @router.post("/sets/{set_id}/items", dependencies=[Depends(require("trainer"))])
-def add_set_item(request: Request, set_id: int, lesson_id: str = Form(""), note: str = Form(""), next: str = Form("")):
-    """Add a lesson (the lesson page's "add to set" form posts here); back to `next` when it is local."""
+def add_set_item(
+    request: Request,
+    set_id: int,
+    lesson_id: list[str] = Form([]),
+    note: str = Form(""),
+    next: str = Form(""),
+    q: str = Form(""),
+):
+    """Add one lesson or several (the set page's search lists, the lesson page's "add to set" form); back to
+    `next` when it is local, else to the set page (with the search ``q`` still shown) saying what was added."""
     sets = _sets(request)
-    lesson_id = _lesson_id(lesson_id)
+    lesson_ids = list(dict.fromkeys(_lesson_id(raw) for raw in lesson_id if raw.strip()))
     local_next = next if next and _safe_next(next) == next else None
     try:
-        sets.add_lesson(set_id, lesson_id, note)
+        if not lesson_ids:
+            raise BadFieldError("lesson_id", "choose at least one lesson")
+        for one in lesson_ids:
+            sets.add_lesson(set_id, one, note)
     except BadFieldError as exc:
         if local_next:
             raise  # posted from another page: the error page says what went wrong
         errors = {"add_note" if exc.field == "note" else "add": field_error(exc.reason, language(request))}
-        return _render_set(request, sets.get(set_id), item_errors=errors, item_values={"add": lesson_id, "add_note": note}, status_code=422)
+        values = {"add": lesson_ids[0] if len(lesson_ids) == 1 else "", "add_note": note}
+        return _render_set(request, sets.get(set_id), item_errors=errors, item_values=values, q=q, status_code=422)
     if local_next:
         return RedirectResponse(local_next, status_code=303)
-    return _back_to(set_id, f"#item-{lesson_id}")
+    query = urlencode([*([("q", q)] if q.strip() else []), *(("added", one) for one in lesson_ids)])
+    return _back_to(set_id, f"?{query}#item-{lesson_ids[-1]}")
 
 
 @router.post("/sets/{set_id}/items/{lesson_id}/move", dependencies=[Depends(require("trainer"))])
@@ -170,13 +230,13 @@ def move_set_item(request: Request, set_id: int, lesson_id: str, direction: str 
     if direction not in ("up", "down"):
         raise BadFieldError("direction", "must be up or down")
     _sets(request).move(set_id, lesson_id, -1 if direction == "up" else 1)
-    return _back_to(set_id, f"#item-{lesson_id}")
+    return _back_to(set_id, f"?{urlencode({'moved': lesson_id})}#item-{lesson_id}")
 
 
 @router.post("/sets/{set_id}/items/{lesson_id}/remove", dependencies=[Depends(require("trainer"))])
 def remove_set_item(request: Request, set_id: int, lesson_id: str):
     _sets(request).remove_lesson(set_id, lesson_id)
-    return _back_to(set_id)
+    return _back_to(set_id, f"?{urlencode({'removed': lesson_id})}")
 
 
 @router.post("/sets/{set_id}/items/{lesson_id}/note", dependencies=[Depends(require("trainer"))])
@@ -187,7 +247,7 @@ def note_set_item(request: Request, set_id: int, lesson_id: str, note: str = For
     except BadFieldError as exc:
         errors = {lesson_id: field_error(exc.reason, language(request))}
         return _render_set(request, sets.get(set_id), item_errors=errors, item_values={lesson_id: note}, status_code=422)
-    return _back_to(set_id, f"#item-{lesson_id}")
+    return _back_to(set_id, f"?{urlencode({'noted': lesson_id})}#item-{lesson_id}")
 
 
 # --- API ------------------------------------------------------------------------------------
