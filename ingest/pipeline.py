@@ -82,12 +82,27 @@ def document_id(path: Path) -> str:
 class Ingestor:
     """Writes documents into the catalog and the vector index, embedding only new text."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, index: VectorIndex, embedder: CachedEmbedder, tagger: Tagger) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        index: VectorIndex,
+        embedder: CachedEmbedder,
+        tagger: Tagger,
+        views: list[CachedEmbedder] = (),
+    ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.index = index
         self.embedder = embedder
         self.tagger = tagger
+        self.views = list(views)
+
+    def _embed(self, chunks: list[Chunk]) -> np.ndarray:
+        """Dense vectors of the chunks' own text; the extra views (cached for search) see it with its context."""
+        for view in self.views:
+            view.embed_passages([c.index_text for c in chunks])
+        return self.embedder.embed_passages([c.text for c in chunks])
 
     def ingest(
         self,
@@ -182,7 +197,7 @@ class Ingestor:
         return document, extracted.lessons, chunks
 
     def store(self, document: Document, lessons: list[Lesson], chunks: list[Chunk]) -> None:
-        vectors = self.embedder.embed_passages([c.index_text for c in chunks])
+        vectors = self._embed(chunks)
         self._tag(lessons, chunks, vectors)
         removed = self.catalog.replace_document(document, lessons, chunks)
         lesson_by_id = {lesson.id: lesson for lesson in lessons}
@@ -213,7 +228,7 @@ class Ingestor:
         for done, document in enumerate(documents, start=1):
             lessons = self.catalog.lessons_of_document(document.id)
             chunks = self.catalog.chunks_of_lessons([lesson.id for lesson in lessons])
-            vectors = self.embedder.embed_passages([c.index_text for c in chunks])
+            vectors = self._embed(chunks)
             self._tag(lessons, chunks, vectors)
             for lesson in lessons:
                 self.catalog.set_lesson_tags(lesson.id, lesson.tags)

@@ -149,12 +149,27 @@ _M004_CHUNK_VOCABULARY = """
         CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
 """
 
+# Whether search judged a logged query's best result a weak match: the knowledge-gap report lists those.
+_I9_WEAK_QUERIES = """
+        ALTER TABLE query_log ADD COLUMN weak INTEGER NOT NULL DEFAULT 0;
+"""
+
+# A counter bumped by every chunk insert or delete, so in-memory search indexes know when to reload.
+_I9_CHUNK_GENERATION = """
+        CREATE TABLE chunk_generation (n INTEGER NOT NULL);
+        INSERT INTO chunk_generation (n) VALUES (0);
+        CREATE TRIGGER chunks_generation_ai AFTER INSERT ON chunks BEGIN UPDATE chunk_generation SET n = n + 1; END;
+        CREATE TRIGGER chunks_generation_ad AFTER DELETE ON chunks BEGIN UPDATE chunk_generation SET n = n + 1; END;
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
     ("002_lesson_titles", _M002_LESSON_TITLES),
     ("003_people_and_curation", _M003_PEOPLE_AND_CURATION),
     ("004_chunk_vocabulary", _M004_CHUNK_VOCABULARY),
+    ("i9_weak_queries", _I9_WEAK_QUERIES),
+    ("i9_chunk_generation", _I9_CHUNK_GENERATION),
 ]
 
 
@@ -460,6 +475,14 @@ class Catalog:
                 row = self.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (fts_phrase(token),)).fetchone()
                 result[token] = int(row[0])
         return result
+
+    def chunk_rows(self) -> list[sqlite3.Row]:
+        """id, lesson_id, stored lexical tokens and indexed text of every chunk: what in-memory search loads."""
+        return self.db.execute("SELECT id, lesson_id, tokens, text, context FROM chunks ORDER BY rowid").fetchall()
+
+    def chunk_generation(self) -> int:
+        """Grows with every chunk added or removed, so in-memory indexes know when to reload."""
+        return int(self.db.execute("SELECT n FROM chunk_generation").fetchone()[0])
 
     # --- embedding cache ----------------------------------------------------------------
 

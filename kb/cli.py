@@ -154,7 +154,7 @@ def _search_jsonl(searcher, per_lesson: int) -> None:
                 raise BadFieldError("filters", "must be an object such as {\"kind\": \"review\"}")
             filters = SearchFilters(**{k: str(v) for k, v in filters.items() if k in SearchFilters.__dataclass_fields__ and v})
             results = searcher.search(query, k=int(request.get("k", 10)), filters=filters, per_lesson=per_lesson)
-            out = {"id": request_id, "results": [r.to_json() for r in results]}
+            out = {"id": request_id, "weak": results.weak, "results": [r.to_json() for r in results]}
         except (json.JSONDecodeError, TypeError, ValueError, KbError) as exc:
             out = {"id": request_id, "error": f"line {number}: {exc}"}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")

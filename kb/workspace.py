@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from kb.catalog import Catalog
-from kb.embedding import CachedEmbedder, create_embedder
+from kb.embedding import CachedEmbedder, create_embedder, create_views
 from kb.settings import Settings
 from kb.vector_index import VectorIndex
 
@@ -35,12 +35,16 @@ class Workspace:
         return CachedEmbedder(create_embedder(self.settings), self.catalog)
 
     @cached_property
+    def views(self) -> list[CachedEmbedder]:
+        return [CachedEmbedder(view, self.catalog) for view in create_views(self.settings)]
+
+    @cached_property
     def ingestor(self) -> "Ingestor":
         from ingest.pipeline import Ingestor
         from ingest.tagging import Tagger, load_taxonomy
 
         tagger = Tagger(load_taxonomy(self.settings.taxonomy_path), self.embedder)
-        return Ingestor(self.settings, self.catalog, self.index, self.embedder, tagger)
+        return Ingestor(self.settings, self.catalog, self.index, self.embedder, tagger, self.views)
 
     @cached_property
     def searcher(self) -> "Searcher":
@@ -52,6 +56,7 @@ class Workspace:
             self.index,
             self.embedder,
             Glossary.load(self.settings.glossary_path),
+            views=self.views,
             max_chars=self.settings.chunk_max_chars,
         )
 

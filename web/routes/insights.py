@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from kb.insights import WEAK_SCORE, Insights
+from kb.insights import Insights
 from web.auth import can_read
 from web.charts import bar_chart, column_chart
 from web.i18n import language, translate, translate_value
@@ -33,7 +33,6 @@ def _numbers(request: Request) -> dict[str, Any]:
         "queries_by_month": insights.queries_by_month(),
         "frequent_queries": [asdict(stat) for stat in insights.frequent_queries(TOP_QUERIES)],
         "gaps": [asdict(stat) for stat in insights.gaps(TOP_QUERIES)],
-        "weak_score": WEAK_SCORE,
     }
 
 

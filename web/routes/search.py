@@ -45,9 +45,9 @@ def search_filters(
     return filters
 
 
-def _log(request: Request, query: str, results: list[SearchResult]) -> None:
+def _log(request: Request, query: str, results: list[SearchResult], weak: bool) -> None:
     top = results[0].similarity if results else None
-    Insights(request.app.state.workspace.catalog).log_query(query, len(results), top)
+    Insights(request.app.state.workspace.catalog).log_query(query, len(results), top, weak=weak)
 
 
 @router.get("/api/search", dependencies=[Depends(can_read)], tags=["search"])
@@ -59,8 +59,8 @@ def api_search(
 ):
     """Best lessons for ``q``: ``{"results": [...]}``, each item as one result line of `kb search --jsonl`."""
     results = request.app.state.workspace.searcher.search(q, k=k, filters=filters)
-    _log(request, q, results)
-    return {"results": [result.to_json() for result in results]}
+    _log(request, q, results, results.weak)
+    return {"weak": results.weak, "results": [result.to_json() for result in results]}
 
 
 @router.get("/", dependencies=[Depends(can_read)], include_in_schema=False)
@@ -89,6 +89,7 @@ def search_page(
         "results": None,  # a search was run: the page of results
         "lessons": None,  # no question but filters: the lessons they match
         "too_long": False,
+        "weak": False,  # the search found nothing that really matches: the results are only the nearest lessons
         "suggested_tags": [],
         "prev_url": None,
         "next_url": None,
@@ -102,8 +103,9 @@ def search_page(
             context["too_long"] = True
             return render(request, "search.html", context, status_code=422)
         if page == 1:  # later pages repeat a question already logged; the count is what the first page shows
-            _log(request, q, found[:PAGE_SIZE])
+            _log(request, q, found[:PAGE_SIZE], found.weak)
         context["results"], more = found[start:end], len(found) > end
+        context["weak"] = found.weak
         if not found:
             context["suggested_tags"] = [tag.id for tag in tags_mentioned(tags, q)][:SUGGESTED_TAGS]
     elif not filters.is_empty():
