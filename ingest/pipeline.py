@@ -215,6 +215,7 @@ class Ingestor:
         for i, chunk in enumerate(chunks):
             rows.setdefault(chunk.lesson_id, []).append(i)
         for lesson in lessons:
+            lesson.fields = self.tagger.facets.canonical_fields(lesson.fields)
             if lesson.id in rows:
                 mean = vectors[rows[lesson.id]].mean(axis=0)
                 lesson.tags = self.tagger.tag(lesson, mean / (np.linalg.norm(mean) or 1.0))

@@ -186,7 +186,7 @@ def _print_results(query: str, results: list[SearchResult]) -> None:
 @click.pass_obj
 def lessons(workspace: Workspace, jsonl: bool, **filter_values: str | None) -> None:
     """List lessons."""
-    filters = SearchFilters(**filter_values)
+    filters = workspace.facets.canonical_filters(SearchFilters(**filter_values))
     if jsonl:
         for lesson in workspace.catalog.iter_lessons(filters):
             record = {

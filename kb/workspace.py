@@ -15,6 +15,7 @@ from kb.vector_index import VectorIndex
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
+    from ingest.tagging import Facets
     from search.searcher import Searcher
 
 
@@ -35,6 +36,12 @@ class Workspace:
         return CachedEmbedder(create_embedder(self.settings), self.catalog)
 
     @cached_property
+    def facets(self) -> "Facets":
+        from ingest.tagging import Facets
+
+        return Facets.load(self.settings.taxonomy_path)
+
+    @cached_property
     def views(self) -> list[CachedEmbedder]:
         return [CachedEmbedder(view, self.catalog) for view in create_views(self.settings)]
 
@@ -43,7 +50,7 @@ class Workspace:
         from ingest.pipeline import Ingestor
         from ingest.tagging import Tagger, load_taxonomy
 
-        tagger = Tagger(load_taxonomy(self.settings.taxonomy_path), self.embedder)
+        tagger = Tagger(load_taxonomy(self.settings.taxonomy_path), self.embedder, self.facets)
         return Ingestor(self.settings, self.catalog, self.index, self.embedder, tagger, self.views)
 
     @cached_property
@@ -57,6 +64,7 @@ class Workspace:
             self.embedder,
             Glossary.load(self.settings.glossary_path),
             views=self.views,
+            facets=self.facets,
             max_chars=self.settings.chunk_max_chars,
         )
 

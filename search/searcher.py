@@ -13,6 +13,7 @@ from kb.domain import Chunk, Lesson, SearchFilters, SearchResult
 from kb.embedding import CachedEmbedder, Embedder, fingerprint
 from kb.textnorm import compact, fold, split_sentences
 from kb.vector_index import VectorIndex
+from ingest.tagging import Facets
 from search.dense import dense_search
 from search.fusion import FusionWeights, WeakCalibration, convex_fusion, minmax
 from search.lexical import match_expression, query_tokens, title_search
@@ -56,6 +57,7 @@ class Searcher:
         *,
         views: Sequence[CachedEmbedder] = (),
         calibration: WeakCalibration = WeakCalibration(),
+        facets: Facets | None = None,
     ) -> None:
         index.check_model(fingerprint(embedder))
         self.catalog = catalog
@@ -67,6 +69,7 @@ class Searcher:
         self.views = list(views)
         self.signals = ChunkSignals(catalog, self.views)
         self.calibration = calibration
+        self.facets = facets or Facets({})
 
     def parse(self, raw: str) -> Query:
         return parse_query(raw, self.glossary)
@@ -74,7 +77,7 @@ class Searcher:
     def evidence(self, raw_query: str, filters: SearchFilters | None = None) -> Evidence:
         """Every signal's scores for the query's candidate chunks (the union of each signal's best)."""
         query = self.parse(raw_query)
-        filters = filters or SearchFilters()
+        filters = self.facets.canonical_filters(filters or SearchFilters())
         self.signals.refresh()
         ids = self.signals.chunk_ids
         allowed = np.ones(len(ids), dtype=bool)

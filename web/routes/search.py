@@ -28,6 +28,7 @@ FILTER_NAMES = ("kind", "outcome", "industry", "tag", "source")
 
 
 def search_filters(
+    request: Request,
     kind: str | None = Query(None, max_length=20, description="playbook or review"),
     outcome: str | None = Query(None, max_length=20, description="win, loss, no-decision or unknown"),
     industry: str | None = Query(None, max_length=200),
@@ -42,7 +43,7 @@ def search_filters(
         raise BadFieldError("kind", f"must be one of {', '.join(KINDS)}")
     if filters.outcome and filters.outcome not in OUTCOMES:
         raise BadFieldError("outcome", f"must be one of {', '.join(OUTCOMES)}")
-    return filters
+    return request.app.state.workspace.facets.canonical_filters(filters)
 
 
 def _log(request: Request, query: str, results: list[SearchResult], weak: bool) -> None:
@@ -81,7 +82,7 @@ def search_page(
         "options": {  # (value, label) of each filter's select
             "kind": [(kind, translate(f"kind.{kind}", lang)) for kind in KINDS],
             "outcome": [(outcome, translate(f"outcome.{outcome}", lang)) for outcome in OUTCOMES],
-            "industry": [(industry, industry) for industry in workspace.catalog.industries()],
+            "industry": [(industry, workspace.facets.label("industry", industry, lang)) for industry in workspace.catalog.industries()],
             "tag": [(tag.id, tag_label(tag, lang)) for tag in tags],
             "source": [(document.id, document.title) for document in workspace.catalog.list_documents()],
         },
