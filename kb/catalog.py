@@ -168,8 +168,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("002_lesson_titles", _M002_LESSON_TITLES),
     ("003_people_and_curation", _M003_PEOPLE_AND_CURATION),
     ("004_chunk_vocabulary", _M004_CHUNK_VOCABULARY),
-    ("i9_weak_queries", _I9_WEAK_QUERIES),
     ("i9_chunk_generation", _I9_CHUNK_GENERATION),
+    ("i9_weak_queries", _I9_WEAK_QUERIES),
 ]
 
 
