@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,7 +24,7 @@ from ingest.structure import block_text, build_sections, ends_sentence, iter_sec
 from ingest.tagging import Tagger
 from kb.catalog import Catalog, utc_now
 from kb.domain import REVIEW_FIELDS, Chunk, Document, LoadedDocument, Lesson, Paragraph, Section
-from kb.embedding import fingerprint
+from kb.embedding import CachedEmbedder, fingerprint
 from kb.errors import BadFileError, KbError
 from kb.settings import Settings
 from kb.validation import front_matter_fields
@@ -86,12 +86,21 @@ class Ingestor:
     The vector work is applied here when this process holds the writer lock, else by the holder.
     """
 
-    def __init__(self, settings: Settings, catalog: Catalog, vectors: VectorSync, tagger: Tagger) -> None:
+    def __init__(
+        self, settings: Settings, catalog: Catalog, vectors: VectorSync, tagger: Tagger, views: Sequence[CachedEmbedder] = ()
+    ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.vectors = vectors
         self.embedder = vectors.embedder
         self.tagger = tagger
+        self.views = list(views)
+
+    def embed_chunks(self, chunks: list[Chunk]) -> np.ndarray:
+        """Dense vectors of the chunks' own text; the extra views (cached for search) see it with its context."""
+        for view in self.views:
+            view.embed_passages([c.index_text for c in chunks])
+        return self.embedder.embed_passages([c.embedded_text for c in chunks])
 
     def ingest(
         self,
@@ -214,7 +223,7 @@ class Ingestor:
 
     def store(self, document: Document, lessons: list[Lesson], chunks: list[Chunk]) -> None:
         """Embed (into the cache), tag, and write the document; its vectors are queued in the same transaction."""
-        vectors = self.embedder.embed_passages([c.index_text for c in chunks])
+        vectors = self.embed_chunks(chunks)
         # Lesson-level vectors of each lesson's own words (search/similar.py compares lessons by them): computed
         # now, kept in the embedding cache, so a review page never waits for them.
         self.embedder.cache_passages([lesson.own_text for lesson in lessons])
@@ -238,6 +247,7 @@ class Ingestor:
         for i, chunk in enumerate(chunks):
             rows.setdefault(chunk.lesson_id, []).append(i)
         for lesson in lessons:
+            lesson.fields = self.tagger.facets.canonical_fields(lesson.fields)
             if lesson.id in rows:
                 mean = vectors[rows[lesson.id]].mean(axis=0)
                 lesson.tags = self.tagger.tag(lesson, mean / (np.linalg.norm(mean) or 1.0))
@@ -253,7 +263,7 @@ class Ingestor:
         for done, document in enumerate(documents, start=1):
             lessons = self.catalog.lessons_of_document(document.id)
             chunks = self.catalog.chunks_of_lessons([lesson.id for lesson in lessons])
-            self._tag(lessons, chunks, self.embedder.embed_passages([c.index_text for c in chunks]))
+            self._tag(lessons, chunks, self.embed_chunks(chunks))
             for lesson in lessons:
                 self.catalog.set_lesson_tags(lesson.id, lesson.tags)
             if on_progress:

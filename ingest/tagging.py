@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from kb.domain import Lesson
+from kb.domain import Lesson, SearchFilters
 from kb.embedding import CachedEmbedder
 from kb.errors import BadFileError
 from kb.textnorm import fold
@@ -59,9 +59,75 @@ def load_taxonomy(path: Path) -> list[Tag]:
     return tags
 
 
+@dataclass(frozen=True)
+class Facet:
+    id: str
+    name: str
+    name_en: str
+    synonyms: tuple[str, ...]
+
+    def label(self, lang: str) -> str:
+        return self.name if lang == "zh" else (self.name_en or self.name)
+
+
+# Review fields whose values are facets, and the taxonomy section that lists each one's values.
+FACET_SECTIONS = {"industry": "industries", "stage": "stages"}
+
+
+class Facets:
+    """Industries and stages of the taxonomy: any name or synonym of an entry, in any language, means its id."""
+
+    def __init__(self, entries: dict[str, list[Facet]]) -> None:
+        self.entries = entries
+        self._ids = {
+            field: {fold(term).strip(): facet.id for facet in facets for term in (facet.id, facet.name, facet.name_en, *facet.synonyms) if term}
+            for field, facets in entries.items()
+        }
+
+    @classmethod
+    def load(cls, path: Path) -> "Facets":
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise BadFileError(path, f"cannot read the taxonomy: {exc.strerror or exc}") from exc
+        except yaml.YAMLError as exc:
+            raise BadFileError(path, f"invalid YAML: {exc}") from exc
+        entries: dict[str, list[Facet]] = {}
+        for field, section in FACET_SECTIONS.items():
+            entries[field] = []
+            for index, entry in enumerate(data.get(section) or []):
+                if not isinstance(entry, dict) or not entry.get("id"):
+                    raise BadFileError(path, f"{section} #{index + 1} needs an id")
+                synonyms = entry.get("synonyms") or ()
+                if not isinstance(synonyms, list | tuple):
+                    raise BadFileError(path, f"{section} #{index + 1}: synonyms must be a list")
+                entries[field].append(
+                    Facet(str(entry["id"]), str(entry.get("name") or entry["id"]), str(entry.get("name_en", "")), tuple(str(s) for s in synonyms))
+                )
+        return cls(entries)
+
+    def canonical(self, field: str, value: str | None) -> str | None:
+        """The facet id that ``value`` names; an unknown value stays as it is."""
+        if not value:
+            return value
+        return self._ids.get(field, {}).get(fold(str(value)).strip(), value)
+
+    def canonical_fields(self, fields: dict) -> dict:
+        return {**fields, **{f: self.canonical(f, fields[f]) for f in FACET_SECTIONS if fields.get(f)}}
+
+    def canonical_filters(self, filters: SearchFilters) -> SearchFilters:
+        return replace(filters, industry=self.canonical("industry", filters.industry))
+
+    def label(self, field: str, value: str, lang: str) -> str:
+        """The facet's name in ``lang``; a value outside the taxonomy is shown as it is."""
+        facet = next((f for f in self.entries.get(field, []) if f.id == value), None)
+        return facet.label(lang) if facet else value
+
+
 class Tagger:
-    def __init__(self, tags: list[Tag], embedder: CachedEmbedder) -> None:
+    def __init__(self, tags: list[Tag], embedder: CachedEmbedder, facets: Facets | None = None) -> None:
         self.tags = tags
+        self.facets = facets or Facets({})
         self.vectors = np.stack([embedder.embed_query_cached(t.profile) for t in tags]) if tags else np.zeros((0, embedder.dim))
         self._keywords = [[fold(k) for k in t.keywords + (t.name,)] for t in tags]
 

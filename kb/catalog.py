@@ -177,6 +177,19 @@ _I8_ACCOUNTS = """
         CREATE INDEX sessions_user ON sessions(user_id);
 """
 
+# Whether search judged a logged query's best result a weak match: the knowledge-gap report lists those.
+_I9_WEAK_QUERIES = """
+        ALTER TABLE query_log ADD COLUMN weak INTEGER NOT NULL DEFAULT 0;
+"""
+
+# A counter bumped by every chunk insert or delete, so in-memory search indexes know when to reload.
+_I9_CHUNK_GENERATION = """
+        CREATE TABLE chunk_generation (n INTEGER NOT NULL);
+        INSERT INTO chunk_generation (n) VALUES (0);
+        CREATE TRIGGER chunks_generation_ai AFTER INSERT ON chunks BEGIN UPDATE chunk_generation SET n = n + 1; END;
+        CREATE TRIGGER chunks_generation_ad AFTER DELETE ON chunks BEGIN UPDATE chunk_generation SET n = n + 1; END;
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -185,6 +198,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("004_chunk_vocabulary", _M004_CHUNK_VOCABULARY),
     ("i7_vector_outbox", _MI7_VECTOR_OUTBOX),
     ("i8_accounts", _I8_ACCOUNTS),
+    ("i9_chunk_generation", _I9_CHUNK_GENERATION),
+    ("i9_weak_queries", _I9_WEAK_QUERIES),
 ]
 
 
@@ -620,6 +635,7 @@ class Catalog:
             )
             self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
             self.db.execute("INSERT INTO lessons_fts(lessons_fts) VALUES ('rebuild')")
+            self.db.execute("UPDATE chunk_generation SET n = n + 1")  # in-memory indexes reload the new tokens
 
     def lexical_search(self, match: str, filters: SearchFilters, limit: int) -> list[tuple[str, str, float]]:
         """(chunk id, lesson id, bm25 score — higher is better) for an FTS5 MATCH expression."""
@@ -718,6 +734,13 @@ class Catalog:
         marks = ",".join("?" * len(chunk_ids))
         rows = self.db.execute(f"SELECT c.id, l.title FROM chunks c JOIN lessons l ON l.id = c.lesson_id WHERE c.id IN ({marks})", list(chunk_ids))
         return dict(rows.fetchall())
+    def chunk_rows(self) -> list[sqlite3.Row]:
+        """id, lesson_id, stored lexical tokens and indexed text of every chunk: what in-memory search loads."""
+        return self.db.execute("SELECT id, lesson_id, tokens, text, context FROM chunks ORDER BY rowid").fetchall()
+
+    def chunk_generation(self) -> int:
+        """Grows with every chunk added or removed, so in-memory indexes know when to reload."""
+        return int(self.db.execute("SELECT n FROM chunk_generation").fetchone()[0])
 
     # --- embedding cache ----------------------------------------------------------------
 

@@ -170,7 +170,7 @@ def _search_jsonl(searcher, per_lesson: int) -> None:
             )
             k = bounded_int("k", request.get("k", 10), 1, MAX_K)
             results = searcher.search(query, k=k, filters=filters, per_lesson=per_lesson)
-            out = {"id": request_id, "results": [r.to_json() for r in results]}
+            out = {"id": request_id, "weak": results.weak, "results": [r.to_json() for r in results]}
         except (TypeError, ValueError, KbError) as exc:  # ValueError covers bad JSON and bad UTF-8
             out = {"id": request_id, "error": f"line {number}: {exc}"}
         # The id is echoed as sent; one that JSON cannot carry (a lone surrogate) is replaced, not fatal.
@@ -204,7 +204,7 @@ def _print_results(query: str, results: list[SearchResult]) -> None:
 def lessons(workspace: Workspace, jsonl: bool, **filter_values: str | None) -> None:
     """List lessons."""
     _require_knowledge_base(workspace)
-    filters = SearchFilters(**filter_values)
+    filters = workspace.facets.canonical_filters(SearchFilters(**filter_values))
     if jsonl:
         for lesson in workspace.catalog.iter_lessons(filters):
             record = {

@@ -124,6 +124,11 @@ class Chunk:
     def index_text(self) -> str:
         return f"{self.context}\n{self.text}" if self.context else self.text
 
+    @property
+    def embedded_text(self) -> str:
+        """What the dense engine embeds: the chunk's own words (shared context would dominate short lessons)."""
+        return self.text
+
 
 @dataclass
 class VectorWork:

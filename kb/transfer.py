@@ -131,7 +131,7 @@ def import_knowledge_base(
     chunks = [c for _, _, document_chunks, _ in records for c in document_chunks]
     batch = 64
     for start in range(0, len(chunks), batch):  # embedded before writing, so a running server only indexes
-        workspace.embedder.embed_passages([c.index_text for c in chunks[start : start + batch]])
+        workspace.ingestor.embed_chunks(chunks[start : start + batch])
         if on_progress:
             on_progress(min(start + batch, len(chunks)), len(chunks))
     for (record, meta), folder in zip(read, folders):

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from kb.catalog import Catalog
-from kb.embedding import CachedEmbedder, create_embedder
+from kb.embedding import CachedEmbedder, create_embedder, create_views
 from kb.settings import Settings
 from kb.vector_index import VectorIndex, forget_open_stores
 from kb.vector_sync import VectorSync, active_collection
@@ -19,6 +19,7 @@ from kb.writer_lock import Holder, WriterLock
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
+    from ingest.tagging import Facets
     from search.searcher import Searcher
 
 
@@ -71,12 +72,22 @@ class Workspace:
         return CachedEmbedder(create_embedder(self.settings), self.catalog)
 
     @cached_property
+    def facets(self) -> "Facets":
+        from ingest.tagging import Facets
+
+        return Facets.load(self.settings.taxonomy_path)
+
+    @cached_property
+    def views(self) -> list[CachedEmbedder]:
+        return [CachedEmbedder(view, self.catalog) for view in create_views(self.settings)]
+
+    @cached_property
     def ingestor(self) -> "Ingestor":
         from ingest.pipeline import Ingestor
         from ingest.tagging import Tagger, load_taxonomy
 
-        tagger = Tagger(load_taxonomy(self.settings.taxonomy_path), self.embedder)
-        return Ingestor(self.settings, self.catalog, self.vectors, tagger)
+        tagger = Tagger(load_taxonomy(self.settings.taxonomy_path), self.embedder, self.facets)
+        return Ingestor(self.settings, self.catalog, self.vectors, tagger, self.views)
 
     @cached_property
     def searcher(self) -> "Searcher":
@@ -88,6 +99,8 @@ class Workspace:
             self.index,
             self.embedder,
             Glossary.load(self.settings.glossary_path),
+            views=self.views,
+            facets=self.facets,
             max_chars=self.settings.chunk_max_chars,
         )
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from kb.errors import BadFileError, BadFieldError
-from kb.textnorm import fold, has_cjk, to_simplified
+from kb.textnorm import fold, fold_script, has_cjk
 
 MAX_QUERY_CHARS = 500
 
@@ -24,7 +23,7 @@ class Query:
 
 
 def normalise(raw: str) -> str:
-    return to_simplified(unicodedata.normalize("NFKC", raw)).strip()
+    return fold_script(raw).strip()
 
 
 class Glossary:

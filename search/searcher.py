@@ -1,25 +1,47 @@
-"""Hybrid search: normalise the query, retrieve lexically and densely, fuse, group by lesson."""
+"""Hybrid search: normalise the query, score chunks lexically, densely and by the extra views, fuse, group by lesson."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from kb.catalog import Catalog
 from kb.domain import Chunk, Lesson, SearchFilters, SearchResult
-from kb.embedding import Embedder, fingerprint
+from kb.embedding import CachedEmbedder, Embedder, fingerprint
 from kb.textnorm import compact, fold, split_sentences
 from kb.vector_index import VectorIndex
+from ingest.tagging import Facets
 from search.dense import dense_search
-from search.fusion import FusionWeights, reciprocal_rank_fusion
-from search.lexical import lexical_search, match_expression, query_tokens, title_search
+from search.fusion import FusionWeights, WeakCalibration, convex_fusion, minmax
+from search.lexical import match_expression, query_tokens, title_search
 from search.query import Glossary, Query, parse_query
 from search.terms import is_meaningful
+from search.signals import ChunkSignals
 
 CANDIDATES = 100
 # A query that quotes this many letters or characters of a chunk verbatim is a quotation of it.
 MIN_QUOTE_CHARS = 10
 QUOTE_BONUS = 1.0
 MAX_K = 100
+
+
+class Results(list):
+    """Search results, best first, with ``weak`` set when none of them is a good match for the question."""
+
+    weak: bool = False
+
+
+@dataclass
+class Evidence:
+    """What each signal says about one query: chunk scores over the candidates, title scores, top raw scores."""
+
+    query: Query
+    terms: list[str]
+    candidates: list[str]
+    signals: dict[str, np.ndarray]
+    titles: dict[str, float]
+    tops: dict[str, float] = field(default_factory=dict)
 
 
 class Searcher:
@@ -31,6 +53,10 @@ class Searcher:
         glossary: Glossary,
         weights: FusionWeights = FusionWeights(),
         max_chars: int = 600,
+        *,
+        views: Sequence[CachedEmbedder] = (),
+        calibration: WeakCalibration = WeakCalibration(),
+        facets: Facets | None = None,
     ) -> None:
         index.check_model(fingerprint(embedder))
         self.catalog = catalog
@@ -39,26 +65,57 @@ class Searcher:
         self.glossary = glossary
         self.weights = weights
         self.max_chars = max_chars
+        self.views = list(views)
+        self.signals = ChunkSignals(catalog, self.views)
+        self.calibration = calibration
+        self.facets = facets or Facets({})
 
     def parse(self, raw: str) -> Query:
         return parse_query(raw, self.glossary)
 
-    def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> list[SearchResult]:
-        """Best lessons for the query; at most ``per_lesson`` results (chunks) from one lesson."""
+    def evidence(self, raw_query: str, filters: SearchFilters | None = None) -> Evidence:
+        """Every signal's scores for the query's candidate chunks (the union of each signal's best)."""
         query = self.parse(raw_query)
-        filters = filters or SearchFilters()
-        k = max(1, min(int(k), MAX_K))
-        document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
+        filters = self.facets.canonical_filters(filters or SearchFilters())
+        self.signals.refresh()
+        ids = self.signals.chunk_ids
+        allowed = np.ones(len(ids), dtype=bool)
+        document_ids = None
+        if not filters.is_empty():
+            document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
+            lesson_ids = {lesson.id for lesson in self.catalog.iter_lessons(filters)}
+            allowed = np.array([lid in lesson_ids for lid in self.signals.lesson_ids], dtype=bool)
         terms = query_tokens(query)
-        match = match_expression(self.catalog, terms)
-        lexical = [cid for cid, _, _ in lexical_search(self.catalog, match, filters, CANDIDATES)]
+        full = {"lexical": self.signals.lexical(terms)}
+        for view in self.views:
+            full[view.name] = self.signals.view(view.name, view.embed_query(query.text))
         dense_hits = dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)
-        dense = [cid for cid, _ in dense_hits]
-        similarity = dict(dense_hits)
-        titles = [lid for lid, _ in title_search(self.catalog, match, filters, CANDIDATES)]
-        chunks = self.catalog.get_chunks(list(dict.fromkeys(lexical + dense)))
-        weights = self.weights
-        chunk_scores = reciprocal_rank_fusion([(lexical, weights.lexical), (dense, weights.dense)], weights.rank_constant)
+        position = {cid: i for i, cid in enumerate(ids)}
+        chosen = {position[cid] for cid, _ in dense_hits if cid in position}
+        for scores in full.values():
+            masked = np.where(allowed, scores, -np.inf)
+            chosen.update(int(i) for i in np.argsort(-masked)[:CANDIDATES] if allowed[i])
+        rows = sorted(chosen)
+        signals = {name: scores[rows] for name, scores in full.items()}
+        dense = dict(dense_hits)
+        floor = min(dense.values(), default=0.0)
+        signals["dense"] = np.array([dense.get(ids[i], floor) for i in rows])
+        tops = {name: float(scores.max()) for name, scores in signals.items() if scores.size and name != "lexical"}
+        match = match_expression(terms)
+        titles = dict(title_search(self.catalog, match, filters, CANDIDATES))
+        return Evidence(query, terms, [ids[i] for i in rows], signals, titles, tops)
+
+    def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:
+        """Best lessons for the query; at most ``per_lesson`` results (chunks) from one lesson."""
+        k = max(1, min(int(k), MAX_K))
+        return self.rank(self.evidence(raw_query, filters), k=k, per_lesson=per_lesson)
+
+    def rank(self, evidence: Evidence, *, k: int = 10, per_lesson: int = 1) -> Results:
+        """Fuse the evidence into ranked lessons (each showing its best chunks) and judge whether they are weak."""
+        query, terms = evidence.query, evidence.terms
+        chunks = self.catalog.get_chunks(evidence.candidates)
+        fused = convex_fusion(evidence.signals, self.weights)
+        chunk_scores = {cid: float(score) for cid, score in zip(evidence.candidates, fused)}
         quoting: set[str] = set()  # lessons the query quotes verbatim
         quoted = compact(query.text)
         if len(quoted) >= MIN_QUOTE_CHARS:
@@ -66,40 +123,32 @@ class Searcher:
                 if quoted in compact(chunk.text):
                     chunk_scores[chunk_id] += QUOTE_BONUS
                     quoting.add(chunk.lesson_id)
-        # Lessons are ranked by fusing each list's lesson order (a lesson ranks where its best chunk does)
-        # with the title ranking; each lesson then shows its best chunks.
-        lesson_scores = reciprocal_rank_fusion(
-            [
-                (_lesson_order(lexical, chunks), weights.lexical),
-                (_lesson_order(dense, chunks), weights.dense),
-                (titles, weights.title),
-            ],
-            weights.rank_constant,
-        )
         best_chunks: dict[str, list[str]] = {}
         for chunk_id in sorted(chunks, key=lambda cid: -chunk_scores.get(cid, 0.0)):
             best_chunks.setdefault(chunks[chunk_id].lesson_id, []).append(chunk_id)
-        for lesson_id in quoting:
-            lesson_scores[lesson_id] = lesson_scores.get(lesson_id, 0.0) + QUOTE_BONUS
-        ranked_lessons = sorted((lid for lid in lesson_scores if lid in best_chunks), key=lambda lid: -lesson_scores[lid])[:k]
+        # A lesson scores as its best chunk, plus its title's match (normalised like the other signals).
+        title_ids = list(evidence.titles)
+        title_scores = dict(zip(title_ids, minmax(np.array([evidence.titles[t] for t in title_ids]))))
+        lesson_scores = {
+            lid: chunk_scores[ids[0]] + self.weights.title * float(title_scores.get(lid, 0.0)) for lid, ids in best_chunks.items()
+        }
+        ranked_lessons = sorted(lesson_scores, key=lambda lid: -lesson_scores[lid])[:k]
         picked = [(chunks[cid], lesson_scores[lid]) for lid in ranked_lessons for cid in best_chunks[lid][:per_lesson]]
         lessons = self.catalog.get_lessons(ranked_lessons)
         siblings: dict[str, dict[int, Chunk]] = {}
         for chunk in self.catalog.chunks_of_lessons(ranked_lessons):
             siblings.setdefault(chunk.lesson_id, {})[chunk.ordinal] = chunk
-        results = []
+        similarity = dict(zip(evidence.candidates, evidence.signals["dense"]))
+        results = Results()
         for chunk, score in picked:
             if chunk.lesson_id not in lessons:
                 continue
             text = _window(chunk, siblings.get(chunk.lesson_id, {}), chunk_scores, self.max_chars)
             result = _result(chunk, text, lessons[chunk.lesson_id], score, terms)
-            result.similarity = max((similarity[c] for c in best_chunks[chunk.lesson_id] if c in similarity), default=None)
+            result.similarity = max((float(similarity[c]) for c in best_chunks[chunk.lesson_id] if c in similarity), default=None)
             results.append(result)
+        results.weak = not results or (not quoting and self.calibration.weak(evidence.tops))
         return results
-
-
-def _lesson_order(chunk_ids: list[str], chunks: dict[str, Chunk]) -> list[str]:
-    return list(dict.fromkeys(chunks[cid].lesson_id for cid in chunk_ids if cid in chunks))
 
 
 def _window(chunk: Chunk, siblings: dict[int, Chunk], scores: dict[str, float], max_chars: int) -> str:

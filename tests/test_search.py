@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kb.domain import SearchFilters
@@ -320,3 +321,43 @@ def test_tag_filter_restricts_results(filtered):
         assert {r.lesson_id for r in results} == with_tag, tag
         assert all(tag in r.tags for r in results)
     assert filtered.searcher.search(FILTER_QUERY, k=20, filters=SearchFilters(tag="no-such-tag")) == []
+
+
+def test_off_topic_question_is_weak_and_still_shows_the_nearest_lessons(seeded):
+    results = seeded.searcher.search("how far is the moon from the earth", k=5)
+    assert results.weak is True
+    assert len(results) == 5
+
+
+def test_on_topic_question_is_not_weak(seeded):
+    results = seeded.searcher.search("如何在客户内部找到教练", k=5)
+    assert results.weak is False
+
+
+def test_convex_fusion_keeps_score_magnitude():
+    from search.fusion import FusionWeights, convex_fusion
+
+    # the lexical side's clear winner (item 0) is not outvoted by a nearly flat dense list
+    fused = convex_fusion(
+        {"lexical": np.array([10.0, 1.0, 0.0]), "dense": np.array([0.870, 0.872, 0.860])},
+        FusionWeights(dense=1.0, lexical=1.0),
+    )
+    assert int(np.argmax(fused)) == 0
+    assert fused.max() <= 1.0 and fused.min() >= 0.0
+
+
+def test_signals_reload_when_chunks_change(settings, tmp_path):
+    from kb.workspace import Workspace
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# 回款\n\n## 合同\n\n付款节点要和可控的里程碑挂钩，验收标准写清楚。\n", encoding="utf-8")
+    ws = Workspace(settings)
+    try:
+        ws.ingestor.ingest([corpus])
+        assert len(ws.searcher.search("验收标准", k=5)) == 1
+        (corpus / "b.md").write_text("# 教练\n\n## 培养\n\n先给价值，再要信息，保护教练的身份。\n", encoding="utf-8")
+        ws.ingestor.ingest([corpus])
+        assert ws.searcher.search("保护教练的身份", k=5)[0].title == "培养"
+    finally:
+        ws.close()

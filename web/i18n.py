@@ -216,6 +216,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "search.filters": ("筛选", "Filters"),
     "search.apply": ("应用筛选", "Apply filters"),
     "search.from": ("出自", "from"),
+    "search.weak": (
+        "知识库里没有真正切题的经验。下面只是最接近的几条，仅供参考。",
+        "The knowledge base has no lesson that really answers this. Below are only the nearest ones.",
+    ),
     "search.no_results": ("没有找到相关经验。可以换个说法、去掉筛选条件，或看看下面的主题。", "No lessons found. Try other words, fewer filters, or one of the topics below."),
     "search.browse": ("符合筛选条件的经验", "Lessons matching the filters"),
     "search.no_lessons": ("没有符合这些筛选条件的经验。", "No lessons match these filters."),
@@ -289,8 +293,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "insights.no_data": ("暂无数据。", "No data yet."),
     "insights.gaps": ("知识缺口", "Knowledge gaps"),
     "insights.gaps_hint": (
-        "没有结果、或最佳结果相似度低于 {score} 的搜索：值得补充经验的问题。",
-        "Searches with no results or a best similarity below {score}: questions worth writing lessons for.",
+        "没有结果、或没有一条结果真正切题的搜索：值得补充经验的问题。",
+        "Searches with no results or none that really matched: questions worth writing lessons for.",
     ),
     "insights.no_gaps": ("目前没有知识缺口。", "No knowledge gaps so far."),
     "insights.frequent": ("最常搜索", "Most frequent searches"),

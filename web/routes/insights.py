@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from kb.insights import WEAK_SCORE, Insights
+from kb.insights import Insights
 from web.auth import can_read
 from web.charts import bar_chart, column_chart
 from web.i18n import language, translate, translate_value
@@ -33,7 +33,6 @@ def _numbers(request: Request) -> dict[str, Any]:
         "queries_by_month": insights.queries_by_month(),
         "frequent_queries": [asdict(stat) for stat in insights.frequent_queries(TOP_QUERIES)],
         "gaps": [asdict(stat) for stat in insights.gaps(TOP_QUERIES)],
-        "weak_score": WEAK_SCORE,
     }
 
 
@@ -49,6 +48,7 @@ def insights_page(request: Request):
     lang = language(request)
     _ = lambda key: translate(key, lang)  # noqa: E731
     tags = tag_labels(request, lang)
+    facets = request.app.state.workspace.facets
 
     def labelled(counts: dict[str, int], prefix: str) -> list[tuple[str, int]]:
         return [(translate_value(prefix, key, lang), n) for key, n in counts.items()]
@@ -56,7 +56,9 @@ def insights_page(request: Request):
     charts = {
         "kind": bar_chart(labelled(numbers["by_kind"], "kind."), _("insights.by_kind")),
         "outcome": bar_chart(labelled(numbers["by_outcome"], "outcome."), _("insights.by_outcome")),
-        "industry": bar_chart(list(numbers["by_industry"].items()), _("insights.by_industry")),
+        "industry": bar_chart(
+            [(facets.label("industry", key, lang), n) for key, n in numbers["by_industry"].items()], _("insights.by_industry")
+        ),
         "tag": bar_chart([(tags.get(key, key), n) for key, n in numbers["by_tag"].items()], _("insights.by_tag"), width=640),
         "lessons_by_month": column_chart(list(numbers["lessons_by_month"].items()), _("insights.lessons_by_month")),
         "queries_by_month": column_chart(list(numbers["queries_by_month"].items()), _("insights.queries_by_month")),

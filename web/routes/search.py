@@ -29,6 +29,7 @@ FILTER_NAMES = ("kind", "outcome", "industry", "tag", "source")
 
 
 def search_filters(
+    request: Request,
     kind: str | None = Query(None, max_length=20, description="playbook or review"),
     outcome: str | None = Query(None, max_length=20, description="win, loss, no-decision or unknown"),
     industry: str | None = Query(None, max_length=200),
@@ -43,12 +44,12 @@ def search_filters(
         raise BadFieldError("kind", f"must be one of {', '.join(KINDS)}")
     if filters.outcome and filters.outcome not in OUTCOMES:
         raise BadFieldError("outcome", f"must be one of {', '.join(OUTCOMES)}")
-    return filters
+    return request.app.state.workspace.facets.canonical_filters(filters)
 
 
-def _log(request: Request, query: str, results: list[SearchResult]) -> None:
+def _log(request: Request, query: str, results: list[SearchResult], weak: bool) -> None:
     top = results[0].similarity if results else None
-    Insights(request.app.state.workspace.catalog).log_query(query, len(results), top)
+    Insights(request.app.state.workspace.catalog).log_query(query, len(results), top, weak=weak)
 
 
 @router.get("/api/search", dependencies=[Depends(can_read)], tags=["search"])
@@ -60,8 +61,8 @@ def api_search(
 ):
     """Best lessons for ``q``: ``{"results": [...]}``, each item as one result line of `kb search --jsonl`."""
     results = request.app.state.workspace.searcher.search(q, k=k, filters=filters)
-    _log(request, q, results)
-    return {"results": [result.to_json() for result in results]}
+    _log(request, q, results, results.weak)
+    return {"weak": results.weak, "results": [result.to_json() for result in results]}
 
 
 @router.get("/", dependencies=[Depends(can_read)], include_in_schema=False)
@@ -83,19 +84,19 @@ def search_page(
         "options": {  # (value, label) of each filter's select
             "kind": [(kind, translate(f"kind.{kind}", lang)) for kind in KINDS],
             "outcome": [(outcome, translate(f"outcome.{outcome}", lang)) for outcome in OUTCOMES],
-            "industry": [(industry, industry) for industry in workspace.catalog.industries()],
+            "industry": [(industry, workspace.facets.label("industry", industry, lang)) for industry in workspace.catalog.industries()],
             "tag": [(tag.id, tag_label(tag, lang)) for tag in tags],
             "source": sorted(((document_id, label) for document_id, label in sources.items()), key=lambda option: option[1]),
         },
         "sources": sources,
         "lesson_sources": {},  # lesson id → its document's label, for the shown results
         "total": 0,
-        "weak": False,
         "back": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         "tag_label": {tag.id: tag_label(tag, lang) for tag in tags},
         "results": None,  # a search was run: the page of results
         "lessons": None,  # no question but filters: the lessons they match
         "too_long": False,
+        "weak": False,  # the search found nothing that really matches: the results are only the nearest lessons
         "suggested_tags": [],
         "prev_url": None,
         "next_url": None,
@@ -108,11 +109,10 @@ def search_page(
         except BadFieldError:  # the only thing a non-empty question can get wrong is its length
             context["too_long"] = True
             return render(request, "search.html", context, status_code=422)
-        # The searcher's response may say that even its best answers are weak (a `weak` flag beside the results).
-        found = list(getattr(response, "results", response))
-        context["weak"] = bool(getattr(response, "weak", False))
+        found = list(response)
+        context["weak"] = response.weak  # even the best answers are weak: they are shown as the nearest lessons
         if page == 1:  # later pages repeat a question already logged; the count is what the first page shows
-            _log(request, q, found[:PAGE_SIZE])
+            _log(request, q, found[:PAGE_SIZE], response.weak)
         context["results"], context["total"] = found[start:end], len(found)
         # Weak answers are shown as the nearest lessons on one page, not as pages of confident results.
         more = len(found) > end and not context["weak"]

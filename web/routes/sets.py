@@ -96,7 +96,7 @@ def _matches(request: Request, q: str) -> list[Lesson]:
         response = request.app.state.workspace.searcher.search(q, k=SET_SEARCH_RESULTS)
     except BadFieldError:  # too long: the page says nothing matched rather than failing
         return []
-    found = list(getattr(response, "results", response))
+    found = list(response)
     lessons = request.app.state.workspace.catalog.get_lessons([result.lesson_id for result in found])
     return [lessons[result.lesson_id] for result in found if result.lesson_id in lessons]
 
