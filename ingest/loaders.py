@@ -21,15 +21,18 @@ from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 from pypdf.errors import DependencyError
 
-from ingest.encoding import decode_bytes
+from ingest.encoding import declared_encoding, decode_bytes
 from kb.domain import Block, Heading, LoadedDocument, Paragraph, Table
 from kb.errors import BadFileError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf")
 
 
-def load_document(path: Path) -> LoadedDocument:
-    """Read ``path`` into blocks; every problem with the file is raised as ``BadFileError``."""
+def load_document(path: Path, *, encoding: str | None = None) -> LoadedDocument:
+    """Read ``path`` into blocks; every problem with the file is raised as ``BadFileError``.
+
+    ``encoding`` forces the codec of a text format (.txt, .md, .html); binary formats ignore it.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     loader = _LOADERS.get(suffix)
@@ -42,7 +45,7 @@ def load_document(path: Path) -> LoadedDocument:
         raise BadFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
     if not data.strip():
         raise BadFileError(path, "empty file")
-    document = loader(path, data)
+    document = loader(path, data, encoding)
     if not document.blocks:
         raise BadFileError(path, "no text found")
     return document
@@ -51,8 +54,8 @@ def load_document(path: Path) -> LoadedDocument:
 # --- plain text -----------------------------------------------------------------------
 
 
-def _load_txt(path: Path, data: bytes) -> LoadedDocument:
-    text, encoding = decode_bytes(data, path)
+def _load_txt(path: Path, data: bytes, encoding: str | None) -> LoadedDocument:
+    text, encoding = decode_bytes(data, path, forced=encoding)
     blocks: list[Block] = [Paragraph(line.rstrip()) for line in text.split("\n") if line.strip()]
     return LoadedDocument(path=path, format="txt", blocks=blocks, structured=False, encoding=encoding)
 
@@ -62,8 +65,8 @@ def _load_txt(path: Path, data: bytes) -> LoadedDocument:
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").use(front_matter_plugin)
 
 
-def _load_markdown(path: Path, data: bytes) -> LoadedDocument:
-    text, encoding = decode_bytes(data, path)
+def _load_markdown(path: Path, data: bytes, encoding: str | None) -> LoadedDocument:
+    text, encoding = decode_bytes(data, path, forced=encoding)
     tokens = _MARKDOWN.parse(text)
     front_matter = next((_parse_front_matter(t.content, path) for t in tokens if t.type == "front_matter"), {})
     blocks = _markdown_blocks(tokens)
@@ -178,17 +181,6 @@ def _first_top_heading(blocks: Iterable[Block]) -> str | None:
 
 # --- HTML -----------------------------------------------------------------------------
 
-_DECLARED_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
-# Labels that pages use loosely for a superset (as browsers read them).
-_CHARSET_SUPERSETS = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "ascii": "cp1252",
-    "us-ascii": "cp1252",
-}
 _ALWAYS_DROPPED = {
     "script", "style", "noscript", "template", "iframe", "svg", "canvas", "button", "select", "dialog", "nav", "aside",
 }  # fmt: skip
@@ -210,8 +202,8 @@ _BLOCK_TAGS = _CONTAINER_TAGS | _TEXT_TAGS | set(_HEADING_TAGS) | {"table", "pre
 _TRAFILATURA_MIN_CHARS = 250
 
 
-def _load_html(path: Path, data: bytes) -> LoadedDocument:
-    text, encoding = decode_bytes(data, path, declared=_declared_charset(data))
+def _load_html(path: Path, data: bytes, encoding: str | None) -> LoadedDocument:
+    text, encoding = decode_bytes(data, path, declared_encoding(data), forced=encoding)
     try:
         tree = lxml.html.document_fromstring(
             text.encode("utf-8"), parser=lxml.html.HTMLParser(encoding="utf-8", remove_comments=True)
@@ -225,14 +217,6 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
     blocks = _html_blocks(tree)
     title = _metadata_title(text) or page_title or _first_top_heading(blocks)
     return LoadedDocument(path=path, format="html", blocks=blocks, structured=True, title=title, encoding=encoding)
-
-
-def _declared_charset(data: bytes) -> str | None:
-    match = _DECLARED_CHARSET.search(data[:4096])
-    if match is None:
-        return None
-    label = match.group(1).decode("ascii").lower()
-    return _CHARSET_SUPERSETS.get(label, label)
 
 
 def _drop_boilerplate(tree: lxml.html.HtmlElement) -> None:
@@ -394,7 +378,7 @@ def _metadata_title(html: str) -> str | None:
 _HEADING_STYLE = re.compile(r"(?:heading|标题)\s*([1-9])?", re.IGNORECASE)
 
 
-def _load_docx(path: Path, data: bytes) -> LoadedDocument:
+def _load_docx(path: Path, data: bytes, _encoding: str | None) -> LoadedDocument:
     try:
         document = docx.Document(io.BytesIO(data))
         title = (document.core_properties.title or "").strip() or None
@@ -437,7 +421,7 @@ def _heading_level(style_name: str) -> int | None:
 # --- PDF ------------------------------------------------------------------------------
 
 
-def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
+def _load_pdf(path: Path, data: bytes, _encoding: str | None) -> LoadedDocument:
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         # Many PDFs are encrypted only against editing, with an empty password for reading.
@@ -460,7 +444,7 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-_LOADERS: dict[str, Callable[[Path, bytes], LoadedDocument]] = {
+_LOADERS: dict[str, Callable[[Path, bytes, str | None], LoadedDocument]] = {
     ".txt": _load_txt,
     ".md": _load_markdown,
     ".markdown": _load_markdown,
