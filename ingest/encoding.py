@@ -106,6 +106,7 @@ _MAX_RARE_SHARE = 0.35
 # A wrong single-byte codec puts symbols inside words ("R³ckblick"); a right one puts letters there.
 _INSIDE_WORD = re.compile(r"(?<=[A-Za-z])[^\x00-\x7f](?=[A-Za-z])")
 _WORD_JOINERS = frozenset("’‘‐‑·")
+_WESTERN_DEFAULT = "cp1252"
 # Readings this close in the detector's scores are equally likely.
 _TIE = 0.01
 
@@ -167,7 +168,8 @@ def _detect(data: bytes, path: Path) -> tuple[str, str]:
     binary = b"\x00" in data
     readings: list[tuple[str, str, float, float]] = []
     for match in matches:
-        encoding = codecs.lookup(match.encoding).name
+        # Codecs that give the same text are one match; name it by the codec Western files are written in.
+        encoding = _WESTERN_DEFAULT if _WESTERN_DEFAULT in match.could_be_from_charset else codecs.lookup(match.encoding).name
         if binary and not encoding.startswith(("utf-16", "utf-32")):
             continue  # NUL bytes only occur in text as the zero half of UTF-16/32 code units
         text = _strict(data, encoding)

@@ -37,8 +37,7 @@ def load_document(path: Path, *, encoding: str | None = None) -> LoadedDocument:
     suffix = path.suffix.lower()
     loader = _LOADERS.get(suffix)
     if loader is None:
-        supported = ", ".join(SUPPORTED_SUFFIXES)
-        raise BadFileError(path, f"unsupported file type {suffix or '(no extension)'}; supported: {supported}")
+        raise BadFileError(path, unsupported_type(path))
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -49,6 +48,23 @@ def load_document(path: Path, *, encoding: str | None = None) -> LoadedDocument:
     if not document.blocks:
         raise BadFileError(path, "no text found")
     return document
+
+
+def unsupported_type(path: Path) -> str:
+    """Why kb passes over a file of this type, naming the types it reads."""
+    suffix = path.suffix.lower()
+    hint = _CONVERT_HINTS.get(suffix, "")
+    return f"unsupported file type {suffix or '(no extension)'}{hint}; kb reads {', '.join(SUPPORTED_SUFFIXES)}"
+
+
+# Old binary Office formats have well-known conversions to what kb reads.
+_CONVERT_HINTS = {
+    ".doc": " (save it as .docx)",
+    ".ppt": " (save it as .pptx)",
+    ".xls": " (save it as .xlsx and use kb import-reviews)",
+    ".xlsx": " (for win/loss reviews use kb import-reviews)",
+    ".csv": " (for win/loss reviews use kb import-reviews)",
+}
 
 
 # --- plain text -----------------------------------------------------------------------

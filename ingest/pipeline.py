@@ -19,7 +19,7 @@ import numpy as np
 from ingest.chunking import chunk_lesson
 from ingest.cleaning import clean_blocks, clean_inline
 from ingest.lessons import derive_title, extract_lessons
-from ingest.loaders import SUPPORTED_SUFFIXES, load_document
+from ingest.loaders import SUPPORTED_SUFFIXES, load_document, unsupported_type
 from ingest.structure import block_text, build_sections, ends_sentence, iter_sections
 from ingest.tagging import Tagger
 from kb.catalog import Catalog, utc_now
@@ -29,7 +29,7 @@ from kb.errors import BadFileError, KbError
 from kb.settings import Settings
 from kb.vector_index import VectorIndex, chunk_metadata
 
-Status = Literal["added", "updated", "unchanged", "failed", "removed"]
+Status = Literal["added", "updated", "unchanged", "failed", "removed", "skipped"]
 
 
 @dataclass
@@ -57,17 +57,19 @@ class IngestReport:
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileResult]]:
-    """Supported files under the given paths, in a stable order; missing paths are reported."""
+    """Supported files under the given paths, in a stable order; missing paths and other file types are reported."""
     found: list[Path] = []
     problems: list[FileResult] = []
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            found.extend(
-                p
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            for p in sorted(path.rglob("*")):
+                if not p.is_file() or any(part.startswith(".") for part in p.relative_to(path).parts):
+                    continue
+                if p.suffix.lower() in SUPPORTED_SUFFIXES:
+                    found.append(p)
+                else:
+                    problems.append(FileResult(str(p.resolve()), "skipped", error=unsupported_type(p)))
         elif path.is_file():
             found.append(path)
         else:
@@ -94,6 +96,7 @@ class Ingestor:
         paths: Iterable[Path],
         *,
         prune: bool = False,
+        encoding: str | None = None,
         on_start: Callable[[int], None] | None = None,
         on_file: Callable[[FileResult], None] | None = None,
     ) -> IngestReport:
@@ -105,7 +108,7 @@ class Ingestor:
         if on_start:
             on_start(len(files))
         for path in files:
-            result = self.ingest_file(path)
+            result = self.ingest_file(path, encoding=encoding)
             report.files.append(result)
             if on_file:
                 on_file(result)
@@ -115,7 +118,8 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def ingest_file(self, path: Path) -> FileResult:
+    def ingest_file(self, path: Path, *, encoding: str | None = None) -> FileResult:
+        """Ingest one file; ``encoding`` forces the codec of a text file."""
         path = Path(path).resolve()
         try:
             data = path.read_bytes()
@@ -126,7 +130,7 @@ class Ingestor:
         if previous and previous.content_hash == digest:
             return FileResult(str(path), "unchanged", previous.lesson_count, document_id=previous.id)
         try:
-            document, lessons, chunks = self.prepare(path, digest)
+            document, lessons, chunks = self.prepare(path, digest, encoding=encoding)
         except KbError as exc:
             reason = exc.reason if isinstance(exc, BadFileError) else str(exc)
             return FileResult(str(path), "failed", error=reason)
@@ -135,9 +139,9 @@ class Ingestor:
         self.store(document, lessons, chunks)
         return FileResult(str(path), "updated" if previous else "added", len(lessons), len(chunks), document_id=document.id)
 
-    def prepare(self, path: Path, digest: str) -> tuple[Document, list[Lesson], list[Chunk]]:
+    def prepare(self, path: Path, digest: str, *, encoding: str | None = None) -> tuple[Document, list[Lesson], list[Chunk]]:
         """Everything up to storage: parse, clean, structure, extract lessons, chunk."""
-        loaded = load_document(path)
+        loaded = load_document(path, encoding=encoding)
         kind = "review" if str(loaded.front_matter.get("kind", "")).lower() == "review" else "playbook"
         title = document_title(loaded)
         cleaned = clean_blocks(loaded.blocks, title=title)

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from ingest.encoding import codec_name
 from kb.accounts import ROLES, Accounts
 from kb.domain import OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError, KbError
@@ -69,9 +70,12 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--prune", is_flag=True, help="remove documents whose files are gone")
+@click.option("--encoding", metavar="NAME", help="read text files (.txt .md .html) in this encoding, e.g. gbk, big5, shift_jis")
 @click.pass_obj
-def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool) -> None:
+def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding: str | None) -> None:
     """Ingest files and folders (.txt .md .html .docx .pdf)."""
+    if encoding and codec_name(encoding) is None:
+        raise BadFieldError("--encoding", f"unknown encoding {encoding!r} (try gb18030, big5, shift_jis, euc-kr, cp1251)")
     ingestor = workspace.ingestor
     with Progress(
         TextColumn("[bold]ingest"),
@@ -87,13 +91,18 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool) -> None:
         report = ingestor.ingest(
             paths,
             prune=prune,
+            encoding=encoding,
             on_start=lambda total: progress.update(task, total=total),
             on_file=lambda result: progress.update(task, advance=1 if result.status != "failed" or result.path else 0, description=Path(result.path).name),
         )
-    for result in report.failed:
-        err_console.print(f"[red]failed[/red] {escape(result.path)}: {escape(result.error or '')}", highlight=False, soft_wrap=True)
+    for result in report.files:
+        if result.status in ("failed", "skipped"):
+            label = "[red]failed[/red]" if result.status == "failed" else "[yellow]skipped[/yellow]"
+            err_console.print(f"{label} {escape(result.path)}: {escape(result.error or '')}", highlight=False, soft_wrap=True)
     summary = ", ".join(
-        f"{report.count(status)} {status}" for status in ("added", "updated", "unchanged", "removed", "failed") if report.count(status)
+        f"{report.count(status)} {status}"
+        for status in ("added", "updated", "unchanged", "removed", "failed", "skipped")
+        if report.count(status)
     )
     lessons = sum(f.lessons for f in report.files if f.status in ("added", "updated"))
     console.print(
