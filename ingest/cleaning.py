@@ -8,6 +8,7 @@ line noise (image placeholders, bylines, repeated titles, source lines, footers 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from html.entities import html5
 
@@ -24,8 +25,21 @@ _ENTITY_RE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿü"
 # A tone mark tells a pinyin annotation from an acronym in brackets such as (crm).
 _PINYIN_RE = re.compile(rf"(?<={CJK})[(（](?=[a-z{_TONED}]*[{_TONED}])([a-z{_TONED}]{{1,7}})[)）]")
-_SPACE_BEFORE_PUNCT_RE = re.compile(rf"\s+(?=[{re.escape(CJK_PUNCT)}])|(?<={CJK})\s+(?=[,.:;!?])")
-_SPACE_AFTER_PUNCT_RE = re.compile(rf"(?<=[{re.escape(CJK_PUNCT)}])\s+|(?<=[,.:;!?])\s+(?={CJK})")
+# Full-width marks belong to CJK text; quotes, dashes and ellipses are shared with Latin text, where their
+# spaces are part of the sentence ("growing “p” potential"), so spaces go only between them and CJK text.
+_FULL_WIDTH_PUNCT = "，。、：；！？「」『』（）《》【】"
+_SHARED_PUNCT = "“”‘’—…·"
+_CJK_SIDE = f"[{CJK_CHAR}{re.escape(_FULL_WIDTH_PUNCT)}]"
+_SPACE_BEFORE_PUNCT_RE = re.compile(
+    rf"\s+(?=[{re.escape(_FULL_WIDTH_PUNCT)}])|(?<={CJK})\s+(?=[,.:;!?])|(?<={CJK}[”’])\s+(?=[,.:;!?])"
+    rf"|(?<={_CJK_SIDE})\s+(?=[{re.escape(_SHARED_PUNCT)}])"
+)
+_SPACE_AFTER_PUNCT_RE = re.compile(
+    rf"(?<=[{re.escape(_FULL_WIDTH_PUNCT)}])\s+|(?<=[,.:;!?])\s+(?=[“‘]?{CJK})|(?<=[{re.escape(_SHARED_PUNCT)}])\s+(?={_CJK_SIDE})"
+)
+# Typographic ligatures (ﬁ, ﬀ, ﬂ) that PDFs carry; NFKC spells them out. Only these: NFKC would also turn
+# full-width Chinese punctuation into ASCII.
+_LIGATURE_RE = re.compile("[\ufb00-\ufb4f]")
 _MULTISPACE_RE = re.compile(r"[ \t\u3000\xa0]{2,}")
 
 # A long line whose sentences are separated by spaces is a page flattened into one line.
@@ -68,6 +82,7 @@ class CleanedBlocks:
 def clean_inline(text: str) -> str:
     """Fix entities, pinyin annotations and spacing inside one piece of text."""
     text = _ENTITY_RE.sub(_decode_entity, text)
+    text = _LIGATURE_RE.sub(lambda match: unicodedata.normalize("NFKC", match.group(0)), text)
     text = _PINYIN_RE.sub("", text)
     text = text.replace("\u200b", "").replace("\ufeff", "")
     text = _INLINE_PLACEHOLDER_RE.sub("", text)

@@ -351,3 +351,13 @@ def test_headings_and_tables_are_cleaned_too():
 def test_list_items_stay_list_items():
     cleaned = clean_blocks([Paragraph("预算要提前摸清 。", list_item=True), Paragraph(filler(0))])
     assert cleaned.blocks[0] == Paragraph("预算要提前摸清。", True)
+
+
+def test_latin_text_keeps_its_spaces_around_quotes_and_dashes():
+    assert clean_inline("a growing “p” potential — and ‘more’ … later") == "a growing “p” potential — and ‘more’ … later"
+    assert clean_inline("使用 “CRM” 系统 — 客户 “满意”") == "使用“CRM”系统—客户“满意”"
+
+
+def test_ligatures_are_spelled_out_and_chinese_punctuation_kept():
+    assert clean_inline("ﬁnal oﬀer, ﬂat fee") == "final offer, flat fee"
+    assert clean_inline("价格（含税）：１０万，客户满意！") == "价格（含税）：１０万，客户满意！"
