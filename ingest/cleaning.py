@@ -111,6 +111,23 @@ def _decode_entity(match: re.Match[str]) -> str:
     return match.group(0)
 
 
+def line_joiner(before: str, after: str) -> str:
+    """What joins two wrapped lines: Chinese and Japanese lines are wrapped without spaces, so nothing; else a space."""
+    if not before or not after or _is_cjk(before[-1]) or _is_cjk(after[0]):
+        return ""
+    return " "
+
+
+def _is_cjk(char: str) -> bool:
+    return (
+        "\u2e80" <= char <= "\u9fff"  # radicals, CJK punctuation, kana, ideographs
+        or "\uac00" <= char <= "\ud7af"  # Hangul syllables
+        or "\uf900" <= char <= "\ufaff"  # compatibility ideographs
+        or "\uff00" <= char <= "\uffef"  # full-width forms
+        or "\U00020000" <= char <= "\U0003134f"  # ideograph extensions B and later
+    )
+
+
 def split_flattened(text: str) -> list[str]:
     """Split a page that was flattened into one long line back into paragraphs."""
     if len(text) < FLATTENED_LINE_CHARS:

@@ -11,7 +11,6 @@ from typing import Any
 import docx
 import lxml.etree
 import lxml.html
-import pypdf
 import trafilatura
 import yaml
 from docx.table import Table as DocxTable
@@ -19,11 +18,12 @@ from docx.text.paragraph import Paragraph as DocxParagraph
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
-from pypdf.errors import DependencyError
 
+from ingest.cleaning import line_joiner
 from ingest.encoding import declared_encoding, decode_bytes
+from ingest.pdf import load_pdf
 from kb.domain import Block, Heading, LoadedDocument, Paragraph, Table
-from kb.errors import BadFileError
+from kb.errors import BadFileError, describe
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf")
 
@@ -168,27 +168,10 @@ def _inline_text(token: Token) -> str:
     for index, piece in enumerate(pieces):
         if piece is _SOFT_BREAK:
             following = next((p for p in pieces[index + 1 :] if isinstance(p, str) and p), "")
-            text += _line_joiner(text, following)
+            text += line_joiner(text, following)
         else:
             text += str(piece)
     return text.strip()
-
-
-def _line_joiner(before: str, after: str) -> str:
-    """Chinese and Japanese lines are wrapped without spaces, so joining them must not add one."""
-    if not before or not after or _is_cjk(before[-1]) or _is_cjk(after[0]):
-        return ""
-    return " "
-
-
-def _is_cjk(char: str) -> bool:
-    return (
-        "\u2e80" <= char <= "\u9fff"  # radicals, CJK punctuation, kana, ideographs
-        or "\uac00" <= char <= "\ud7af"  # Hangul syllables
-        or "\uf900" <= char <= "\ufaff"  # compatibility ideographs
-        or "\uff00" <= char <= "\uffef"  # full-width forms
-        or "\U00020000" <= char <= "\U0003134f"  # ideograph extensions B and later
-    )
 
 
 def _first_top_heading(blocks: Iterable[Block]) -> str | None:
@@ -400,7 +383,7 @@ def _load_docx(path: Path, data: bytes, _encoding: str | None) -> LoadedDocument
         title = (document.core_properties.title or "").strip() or None
         blocks = [block for item in document.iter_inner_content() if (block := _docx_block(item)) is not None]
     except Exception as exc:  # python-docx raises anything from zipfile, lxml and its own errors
-        raise BadFileError(path, f"corrupt or unreadable .docx file ({_describe(exc)})") from None
+        raise BadFileError(path, f"corrupt or unreadable .docx file ({describe(exc)})") from None
     if title is None:
         title = next((block.text for block in blocks if isinstance(block, Heading)), None)
     return LoadedDocument(path=path, format="docx", blocks=blocks, structured=True, title=title)
@@ -434,32 +417,6 @@ def _heading_level(style_name: str) -> int | None:
     return min(int(match.group(1) or 1), 6)
 
 
-# --- PDF ------------------------------------------------------------------------------
-
-
-def _load_pdf(path: Path, data: bytes, _encoding: str | None) -> LoadedDocument:
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        # Many PDFs are encrypted only against editing, with an empty password for reading.
-        readable = not reader.is_encrypted or reader.decrypt("") != pypdf.PasswordType.NOT_DECRYPTED
-        pages = [page.extract_text() or "" for page in reader.pages] if readable else []
-    except DependencyError:
-        raise BadFileError(path, "encrypted PDF that cannot be decrypted here") from None
-    except Exception as exc:  # pypdf raises many kinds of errors on damaged files
-        raise BadFileError(path, f"not a readable PDF ({_describe(exc)})") from None
-    if not readable:
-        raise BadFileError(path, "encrypted PDF that needs a password")
-    blocks: list[Block] = [Paragraph(line.strip()) for page in pages for line in page.splitlines() if line.strip()]
-    if not blocks:
-        raise BadFileError(path, "no extractable text (scanned PDF?)")
-    return LoadedDocument(path=path, format="pdf", blocks=blocks, structured=False)
-
-
-def _describe(exc: Exception) -> str:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
 _LOADERS: dict[str, Callable[[Path, bytes, str | None], LoadedDocument]] = {
     ".txt": _load_txt,
     ".md": _load_markdown,
@@ -467,5 +424,5 @@ _LOADERS: dict[str, Callable[[Path, bytes, str | None], LoadedDocument]] = {
     ".html": _load_html,
     ".htm": _load_html,
     ".docx": _load_docx,
-    ".pdf": _load_pdf,
+    ".pdf": lambda path, data, _encoding: load_pdf(path, data),
 }

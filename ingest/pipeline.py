@@ -40,6 +40,7 @@ class FileResult:
     chunks: int = 0
     error: str | None = None
     document_id: str | None = None  # of the stored document, when the file is in the catalog
+    warnings: list[str] = field(default_factory=list)  # what the file format's library complained about
 
 
 @dataclass
@@ -130,17 +131,20 @@ class Ingestor:
         if previous and previous.content_hash == digest:
             return FileResult(str(path), "unchanged", previous.lesson_count, document_id=previous.id)
         try:
-            document, lessons, chunks = self.prepare(path, digest, encoding=encoding)
+            document, lessons, chunks, warnings = self.prepare(path, digest, encoding=encoding)
         except KbError as exc:
             reason = exc.reason if isinstance(exc, BadFileError) else str(exc)
             return FileResult(str(path), "failed", error=reason)
         if previous:
             _keep_ids(self.catalog.lessons_of_document(previous.id), lessons, chunks)
         self.store(document, lessons, chunks)
-        return FileResult(str(path), "updated" if previous else "added", len(lessons), len(chunks), document_id=document.id)
+        status: Status = "updated" if previous else "added"
+        return FileResult(str(path), status, len(lessons), len(chunks), document_id=document.id, warnings=warnings)
 
-    def prepare(self, path: Path, digest: str, *, encoding: str | None = None) -> tuple[Document, list[Lesson], list[Chunk]]:
-        """Everything up to storage: parse, clean, structure, extract lessons, chunk."""
+    def prepare(
+        self, path: Path, digest: str, *, encoding: str | None = None
+    ) -> tuple[Document, list[Lesson], list[Chunk], list[str]]:
+        """Everything up to storage: parse, clean, structure, extract lessons, chunk; and the library's warnings."""
         loaded = load_document(path, encoding=encoding)
         kind = "review" if str(loaded.front_matter.get("kind", "")).lower() == "review" else "playbook"
         title = document_title(loaded)
@@ -183,7 +187,7 @@ class Ingestor:
                 hard_max=self.settings.chunk_max_chars,
             )
         ]
-        return document, extracted.lessons, chunks
+        return document, extracted.lessons, chunks, loaded.warnings
 
     def store(self, document: Document, lessons: list[Lesson], chunks: list[Chunk]) -> None:
         vectors = self.embedder.embed_passages([c.index_text for c in chunks])

@@ -96,6 +96,10 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding:
             on_file=lambda result: progress.update(task, advance=1 if result.status != "failed" or result.path else 0, description=Path(result.path).name),
         )
     for result in report.files:
+        if result.warnings:
+            first = result.warnings[0]
+            more = f" (and {len(result.warnings) - 1} more)" if len(result.warnings) > 1 else ""
+            err_console.print(f"[yellow]warning[/yellow] {escape(result.path)}: {escape(first)}{more}", highlight=False, soft_wrap=True)
         if result.status in ("failed", "skipped"):
             label = "[red]failed[/red]" if result.status == "failed" else "[yellow]skipped[/yellow]"
             err_console.print(f"{label} {escape(result.path)}: {escape(result.error or '')}", highlight=False, soft_wrap=True)

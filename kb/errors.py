@@ -41,3 +41,9 @@ class ModelMismatchError(KbError):
 
 class NotFoundError(KbError):
     """A lesson, document or other record that does not exist."""
+
+
+def describe(exc: Exception) -> str:
+    """A library's exception as one short line: its type and the first line of its message."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
