@@ -22,10 +22,11 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from ingest.cleaning import line_joiner
 from ingest.encoding import declared_encoding, decode_bytes
 from ingest.pdf import load_pdf
+from ingest.slides import load_pptx
 from kb.domain import Block, Heading, LoadedDocument, Paragraph, Table
 from kb.errors import BadFileError, describe
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf", ".pptx")
 
 
 def load_document(path: Path, *, encoding: str | None = None) -> LoadedDocument:
@@ -425,4 +426,5 @@ _LOADERS: dict[str, Callable[[Path, bytes, str | None], LoadedDocument]] = {
     ".htm": _load_html,
     ".docx": _load_docx,
     ".pdf": lambda path, data, _encoding: load_pdf(path, data),
+    ".pptx": lambda path, data, _encoding: load_pptx(path, data),
 }

@@ -73,7 +73,7 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
 @click.option("--encoding", metavar="NAME", help="read text files (.txt .md .html) in this encoding, e.g. gbk, big5, shift_jis")
 @click.pass_obj
 def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding: str | None) -> None:
-    """Ingest files and folders (.txt .md .html .docx .pdf)."""
+    """Ingest files and folders (.txt .md .html .docx .pdf .pptx)."""
     if encoding and codec_name(encoding) is None:
         raise BadFieldError("--encoding", f"unknown encoding {encoding!r} (try gb18030, big5, shift_jis, euc-kr, cp1251)")
     ingestor = workspace.ingestor
