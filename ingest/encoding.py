@@ -70,6 +70,8 @@ _EAST_ASIAN = _CHINESE_FAMILY | {
 # tenth of a Korean or Japanese file read as Chinese.
 _MIN_COMMON_HANZI_SHARE = 0.4
 _MAX_KANA_SHARE = 0.05
+# One ideograph inside a Latin word ("R點kblick") is a Latin letter and its neighbour read as a pair.
+_HAN_INSIDE_WORD = re.compile(r"[A-Za-z][\u3400-\u9fff\uf900-\ufaff][A-Za-z]")
 
 # The 500 most frequent simplified characters (by jieba dictionary word frequency), common sales
 # vocabulary, and their traditional forms. GBK and Big5 share most byte pairs, so a short text usually decodes strictly
@@ -175,14 +177,18 @@ def _detect(data: bytes, path: Path) -> tuple[str, str]:
         text = _strict(data, encoding)
         if text is not None and _plausible(text):
             readings.append((encoding, text, match.chaos, match.coherence))
+    chinese = None if binary else _chinese_reading(data)
+    if chinese is not None and (
+        not readings or readings[0][0] in _EAST_ASIAN or _plausibility(chinese[0]) > _plausibility(readings[0][1])
+    ):
+        # Mostly ASCII with a few Chinese words (a CRM export) gives the detector little to go on.
+        return chinese
     if not readings:
         if binary:
             raise BadFileError(path, "binary file")
         best_guess = matches[0].encoding if matches else "none"
         raise BadFileError(path, _refusal(path, best_guess))
     encoding, text, chaos, coherence = readings[0]
-    if encoding in _EAST_ASIAN and (chinese := _chinese_reading(data)) is not None:
-        return chinese
     rivals = {
         other: other_text
         for other, other_text, other_chaos, other_coherence in readings[1:]
@@ -218,7 +224,7 @@ def _chinese_reading(data: bytes) -> tuple[str, str] | None:
     sample = text[:_SAMPLE_CHARS]
     han = [char for char in sample if _is_han(char)]
     kana = sum(1 for char in sample if "\u3040" <= char <= "\u30ff")
-    if not han or kana > _MAX_KANA_SHARE * (len(han) + kana):
+    if not han or kana > _MAX_KANA_SHARE * (len(han) + kana) or _HAN_INSIDE_WORD.search(sample):
         return None
     common = sum(1 for char in han if char in _COMMON_HANZI)
     return (text, encoding) if common >= _MIN_COMMON_HANZI_SHARE * len(han) else None

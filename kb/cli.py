@@ -118,6 +118,29 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding:
         sys.exit(1)
 
 
+@cli.command("import-reviews")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--map",
+    "mapping",
+    metavar="SPEC",
+    help="columns for review fields: outcome=Stage,customer=Account,… or a YAML/JSON file of field: column",
+)
+@click.pass_obj
+def import_reviews(workspace: Workspace, file: Path, mapping: str | None) -> None:
+    """Import win/loss reviews from a CRM export (.csv or .xlsx), one review per row."""
+    from ingest.crm import import_reviews as run_import, parse_mapping
+
+    report = run_import(file, workspace.ingestor, workspace.settings.reviews_dir, mapping=parse_mapping(mapping))
+    for error in report.errors:
+        err_console.print(f"[red]{escape(file.name)}[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+    failed_rows = len({error.row for error in report.errors})
+    counts = ", ".join(f"{report.count(status)} {status}" for status in ("added", "updated", "unchanged") if report.count(status))
+    console.print(f"{report.rows} rows: {counts or 'none imported'}; {failed_rows} with errors", highlight=False)
+    if report.errors:
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("query", required=False)
 @click.option("-k", "k", default=10, show_default=True, help="number of lessons")
