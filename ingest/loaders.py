@@ -79,7 +79,8 @@ def _load_txt(path: Path, data: bytes, encoding: str | None) -> LoadedDocument:
 
 # --- Markdown -------------------------------------------------------------------------
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").use(front_matter_plugin)
+# HTML inside Markdown (READMEs are full of it) is parsed so that only its text is kept.
+_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table").use(front_matter_plugin)
 
 
 def _load_markdown(path: Path, data: bytes, encoding: str | None) -> LoadedDocument:
@@ -119,6 +120,9 @@ def _markdown_blocks(tokens: list[Token]) -> list[Block]:
         elif token.type == "table_close" and table_rows:
             blocks.append(Table(header=tuple(table_rows[0]), rows=tuple(tuple(row) for row in table_rows[1:])))
             table_rows = None
+        elif token.type == "html_block":
+            blocks.extend(_html_fragment_blocks(token.content))
+            item_starts = False
         elif token.type in ("fence", "code_block"):
             if token.content.strip():
                 blocks.append(Paragraph(token.content.rstrip("\n")))
@@ -135,6 +139,16 @@ def _markdown_blocks(tokens: list[Token]) -> list[Block]:
                 blocks.append(Paragraph(inline, list_item=item_starts))
             item_starts = False
     return blocks
+
+
+def _html_fragment_blocks(source: str) -> list[Block]:
+    """The text of a block of HTML in Markdown, with its headings and paragraphs."""
+    try:
+        fragment = lxml.html.fragment_fromstring(source, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return []
+    _drop(fragment, lambda element: element.tag.lower() in _ALWAYS_DROPPED)
+    return _walk_html(fragment)
 
 
 def _parse_front_matter(source: str, path: Path) -> dict[str, Any]:
@@ -158,8 +172,9 @@ _SOFT_BREAK = object()
 def _inline_text(token: Token) -> str:
     """The visible text of an inline token: markup dropped, soft line breaks joined per script."""
     pieces: list[str | object] = []
+    # Tags of inline HTML are dropped (their text is in text tokens); an image's alt text is no prose.
     for child in token.children or []:
-        if child.type in ("text", "code_inline", "image"):
+        if child.type in ("text", "code_inline"):
             pieces.append(child.content)
         elif child.type == "softbreak":
             pieces.append(_SOFT_BREAK)
