@@ -65,6 +65,25 @@ _TAIL_MARKER_RE = re.compile(
     r"更多阅读|往期回顾|往期推荐|精彩推荐|related( content| articles| posts)?|recommended( reading)?|read more)\s*[:：]?\s*$",
     re.IGNORECASE,
 )
+# A publisher's reader prompt ("…邀您阅读前，先思考：") opens an article with questions; the questions go with it.
+_READER_PROMPT_RE = re.compile(
+    r"(阅读前|閱讀前|读前|讀前|先思考|带着(这些|以下|下面的)?问题|帶著(這些|以下)?問題|阅读提示|閱讀提示|思考题|思考題|"
+    r"before (you )?read(ing)?|questions to (consider|think about)|think about these)",
+    re.IGNORECASE,
+)
+_QUESTION_END = ("?", "？")
+# Editor's notes, and calls to subscribe, scan a QR code, share or sign up, at an article's start or end.
+_EDITOR_NOTE_RE = re.compile(r"^\s*[【\[（(]?\s*(编者按|編者按|编者注|編者注|编辑注|小编注|小编按|editor'?s note)", re.IGNORECASE)
+_CALL_TO_ACTION_RE = re.compile(
+    r"扫码|掃碼|扫描二维码|二维码|二維碼|长按识别|長按識別|关注(我们|本号|公众号|公眾號)|關注(我們|公眾號)|点击(上方|下方|蓝字|阅读原文)|"
+    r"點擊(上方|下方|藍字)|订阅|訂閱|设为星标|星标|点赞|點讚|在看|转发给|轉發給|分享给|加微信|添加微信|"
+    r"合作请|合作請|投稿|商务合作|商務合作|subscribe|sign up|newsletter|scan the qr|follow us|share this",
+    re.IGNORECASE,
+)
+# Promotions of the publisher's courses and events close articles; at the start such words are the author's.
+_PROMOTION_RE = re.compile(r"报名|報名|训练营|训战营|訓練營|开课|開課|名额有限|席位有限|register now|early bird", re.IGNORECASE)
+CALL_TO_ACTION_CHARS = 160
+BODY_PARAGRAPH_CHARS = 40
 _ONLY_PUNCT_RE = re.compile(r"^[\s|｜\-—_=*·•>▼▲■□◆◇.。,，]*$")
 
 # Footers (source lines, promotions) are only trusted near the end of an article.
@@ -158,6 +177,7 @@ def clean_blocks(blocks: list[Block], *, title: str | None = None) -> CleanedBlo
     seen_chars = 0
     kept: list[Block] = []
     previous_was_metadata = False
+    skip_questions = False  # inside the questions of a reader prompt
     for index, block in enumerate(expanded):
         seen_chars += _block_chars(block)
         if isinstance(block, Table):
@@ -174,6 +194,20 @@ def clean_blocks(blocks: list[Block], *, title: str | None = None) -> CleanedBlo
             if not text or _ONLY_PUNCT_RE.match(text) or _PLACEHOLDER_RE.match(text):
                 continue
             in_header = index < HEADER_LINES
+            at_end = total_chars - seen_chars <= FOOTER_TAIL_SHARE * total_chars
+            # Before the first paragraph of the article's own prose.
+            at_start = in_header and not any(isinstance(b, Paragraph) and len(b.text) >= BODY_PARAGRAPH_CHARS for b in kept)
+            if at_start and _READER_PROMPT_RE.search(text) and text.rstrip().endswith((":", "：", *_QUESTION_END)):
+                skip_questions = True
+                continue
+            if skip_questions and text.rstrip().endswith(_QUESTION_END) and len(text) <= CALL_TO_ACTION_CHARS:
+                continue
+            skip_questions = False
+            short = len(text) <= CALL_TO_ACTION_CHARS
+            if (at_start or at_end) and (_EDITOR_NOTE_RE.match(text) or (short and _CALL_TO_ACTION_RE.search(text))):
+                continue
+            if at_end and short and _PROMOTION_RE.search(text):
+                continue
             source = _source_line(text, in_header=in_header) if in_header or in_footer_zone else None
             if source is not None:
                 key, value = source

@@ -148,10 +148,11 @@ def _playbook_drafts(root: Section) -> _Drafts:
             if len(text) < MIN_PREAMBLE_CHARS:
                 drafts.summary = text
                 continue
-            title = derive_title(text)
+            # The opening of an article, before its first heading, is headed by the article's title.
+            title = section.title or derive_title(text)
             drafts.items.append((title, (title,), blocks))
             continue
-        if section.children and len(text) < MIN_INTRO_CHARS:
+        if section.children and len(text) < MIN_INTRO_CHARS and not section.title:
             carried[id(section.children[0])] = blocks
             continue
         drafts.items.append((section.title or derive_title(text), section.heading_path, blocks))
