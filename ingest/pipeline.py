@@ -16,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 
+from ingest.boilerplate import drop_shared_paragraphs, qualify_recurring_titles, source_of
 from ingest.chunking import chunk_lesson
 from ingest.cleaning import clean_blocks, clean_inline
 from ingest.lessons import derive_title, extract_lessons
@@ -55,6 +56,17 @@ class IngestReport:
 
     def count(self, status: Status) -> int:
         return sum(1 for f in self.files if f.status == status)
+
+
+@dataclass
+class Prepared:
+    """A file made ready to store: its document, lessons and chunks, its paragraphs (for boilerplate), warnings."""
+
+    document: Document
+    lessons: list[Lesson]
+    chunks: list[Chunk]
+    paragraphs: list[tuple[str, str, bool]]
+    warnings: list[str]
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileResult]]:
@@ -131,28 +143,29 @@ class Ingestor:
         if previous and previous.content_hash == digest:
             return FileResult(str(path), "unchanged", previous.lesson_count, document_id=previous.id)
         try:
-            document, lessons, chunks, warnings = self.prepare(path, digest, encoding=encoding)
+            prepared = self.prepare(path, digest, encoding=encoding)
         except KbError as exc:
             reason = exc.reason if isinstance(exc, BadFileError) else str(exc)
             return FileResult(str(path), "failed", error=reason)
+        document, lessons, chunks = prepared.document, prepared.lessons, prepared.chunks
         if previous:
             _keep_ids(self.catalog.lessons_of_document(previous.id), lessons, chunks)
-        self.store(document, lessons, chunks)
+        self.store(document, lessons, chunks, prepared.paragraphs)
         status: Status = "updated" if previous else "added"
-        return FileResult(str(path), status, len(lessons), len(chunks), document_id=document.id, warnings=warnings)
+        return FileResult(str(path), status, len(lessons), len(chunks), document_id=document.id, warnings=prepared.warnings)
 
-    def prepare(
-        self, path: Path, digest: str, *, encoding: str | None = None
-    ) -> tuple[Document, list[Lesson], list[Chunk], list[str]]:
-        """Everything up to storage: parse, clean, structure, extract lessons, chunk; and the library's warnings."""
+    def prepare(self, path: Path, digest: str, *, encoding: str | None = None) -> "Prepared":
+        """Everything up to storage: parse, clean, drop boilerplate, structure, extract lessons, chunk."""
         loaded = load_document(path, encoding=encoding)
         kind = "review" if str(loaded.front_matter.get("kind", "")).lower() == "review" else "playbook"
         title = document_title(loaded)
         cleaned = clean_blocks(loaded.blocks, title=title)
-        root = build_sections(cleaned.blocks, structured=loaded.structured, title=title)
+        doc_id = document_id(path)
+        source = source_of(path)
+        blocks, paragraphs = drop_shared_paragraphs(cleaned.blocks, self.catalog, source, doc_id)
+        root = build_sections(blocks, structured=loaded.structured, title=title)
         if not title:
             title = _title_from_sections(root)
-        doc_id = document_id(path)
         extracted = extract_lessons(
             root,
             document_id=doc_id,
@@ -163,6 +176,7 @@ class Ingestor:
         )
         if not extracted.lessons:
             raise BadFileError(path, "no lesson text found")
+        qualify_recurring_titles(extracted.lessons, self.catalog, source, doc_id, title or "")
         metadata = {**{k: v for k, v in loaded.front_matter.items()}, **cleaned.metadata}
         if loaded.encoding:
             metadata["encoding"] = loaded.encoding
@@ -187,12 +201,14 @@ class Ingestor:
                 hard_max=self.settings.chunk_max_chars,
             )
         ]
-        return document, extracted.lessons, chunks, loaded.warnings
+        return Prepared(document, extracted.lessons, chunks, paragraphs, loaded.warnings)
 
-    def store(self, document: Document, lessons: list[Lesson], chunks: list[Chunk]) -> None:
+    def store(
+        self, document: Document, lessons: list[Lesson], chunks: list[Chunk], paragraphs: list[tuple[str, str, bool]] = ()
+    ) -> None:
         vectors = self.embedder.embed_passages([c.index_text for c in chunks])
         self._tag(lessons, chunks, vectors)
-        removed = self.catalog.replace_document(document, lessons, chunks)
+        removed = self.catalog.replace_document(document, lessons, chunks, paragraphs)
         lesson_by_id = {lesson.id: lesson for lesson in lessons}
         self.index.delete(removed)
         self.index.claim(fingerprint(self.embedder))

@@ -149,12 +149,26 @@ _M004_CHUNK_VOCABULARY = """
         CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, 'row');
 """
 
+# The paragraphs of each document by hash, per source (the folder it came from), and whether the document
+# kept them: a paragraph that another document of the source keeps is boilerplate (a newsletter's intro).
+_I10_DOCUMENT_PARAGRAPHS = """
+        CREATE TABLE document_paragraphs (
+            document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            kept INTEGER NOT NULL,
+            PRIMARY KEY (document_id, hash)
+        );
+        CREATE INDEX document_paragraphs_source ON document_paragraphs(source, hash);
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
     ("002_lesson_titles", _M002_LESSON_TITLES),
     ("003_people_and_curation", _M003_PEOPLE_AND_CURATION),
     ("004_chunk_vocabulary", _M004_CHUNK_VOCABULARY),
+    ("i10_document_paragraphs", _I10_DOCUMENT_PARAGRAPHS),
 ]
 
 
@@ -261,8 +275,17 @@ class Catalog:
         rows = self.db.execute(f"SELECT d.id FROM documents d WHERE {clause}", params)
         return [r["id"] for r in rows]
 
-    def replace_document(self, document: Document, lessons: Sequence[Lesson], chunks: Sequence[Chunk]) -> list[str]:
-        """Store a document with its lessons and chunks, replacing an earlier version; return removed chunk ids."""
+    def replace_document(
+        self,
+        document: Document,
+        lessons: Sequence[Lesson],
+        chunks: Sequence[Chunk],
+        paragraphs: Sequence[tuple[str, str, bool]] = (),
+    ) -> list[str]:
+        """Store a document with its lessons and chunks, replacing an earlier version; return removed chunk ids.
+
+        ``paragraphs`` are (source, hash, kept) of the document's paragraphs, for boilerplate across documents.
+        """
         with self.transaction():
             removed = self._delete_document(document.id)
             self.db.execute(
@@ -313,7 +336,48 @@ class Catalog:
                     for c in chunks
                 ],
             )
+            self.db.executemany(
+                "INSERT OR IGNORE INTO document_paragraphs (document_id, source, hash, kept) VALUES (?, ?, ?, ?)",
+                [(document.id, source, digest, int(kept)) for source, digest, kept in paragraphs],
+            )
         return removed
+
+    # --- boilerplate across the documents of one source ------------------------------------
+
+    def paragraphs_kept_elsewhere(self, source: str, document_id: str, hashes: Sequence[str]) -> set[str]:
+        """Which of these paragraph hashes another document of the source already keeps."""
+        found: set[str] = set()
+        for start in range(0, len(hashes), 500):
+            batch = list(hashes[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            found.update(
+                row["hash"]
+                for row in self.db.execute(
+                    f"SELECT DISTINCT hash FROM document_paragraphs WHERE source = ? AND document_id != ? AND kept = 1 AND hash IN ({marks})",
+                    (source, document_id, *batch),
+                )
+            )
+        return found
+
+    def lessons_titled_in_source(self, source: str, document_id: str, titles: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """(lesson id, title, document title, heading) of lessons of other documents of the source whose
+        heading is one of ``titles``; the title is the heading itself or already qualified."""
+        if not titles:
+            return []
+        marks = ",".join("?" * len(titles))
+        rows = self.db.execute(
+            f"SELECT l.id, l.title, l.heading_path, d.title AS document_title FROM lessons l JOIN documents d ON d.id = l.document_id "
+            f"WHERE l.document_id != ? AND l.document_id IN (SELECT DISTINCT document_id FROM document_paragraphs WHERE source = ?) "
+            f"AND json_extract(l.heading_path, '$[#-1]') IN ({marks})",
+            (document_id, source, *titles),
+        )
+        return [(row["id"], row["title"], row["document_title"], json.loads(row["heading_path"])[-1]) for row in rows]
+
+    def retitle_lesson(self, lesson_id: str, title: str) -> None:
+        with self.transaction():
+            row = self.db.execute("SELECT heading_path FROM lessons WHERE id = ?", (lesson_id,)).fetchone()
+            tokens = " ".join(tokenize(_title_path_text(json.loads(row["heading_path"]) if row else [], title)))
+            self.db.execute("UPDATE lessons SET title = ?, title_tokens = ? WHERE id = ?", (title, tokens, lesson_id))
 
     def delete_document(self, document_id: str) -> list[str]:
         with self.transaction():
@@ -510,8 +574,12 @@ class Catalog:
 
 def title_text(lesson: Lesson) -> str:
     """What the title index holds: the heading path, which ends with the title."""
-    path = list(lesson.heading_path)
-    return " ".join(path if lesson.title in path else [*path, lesson.title])
+    return _title_path_text(lesson.heading_path, lesson.title)
+
+
+def _title_path_text(heading_path: Sequence[str], title: str) -> str:
+    path = list(heading_path)
+    return " ".join(path if title in path else [*path, title])
 
 
 def fts_phrase(token: str) -> str:

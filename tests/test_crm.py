@@ -1,31 +1,24 @@
 """Win/loss reviews imported from CSV and XLSX exports: per-row errors, re-import updates instead of duplicating.
 
-The import logic does not depend on what text means, so these tests embed with a deterministic hash
-embedder; the CLI test at the end runs the real engine on a small file.
+The import logic does not depend on what text means, so these tests embed with the deterministic hash
+embedder of conftest; the CLI test at the end runs the real engine on a small file.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import sqlite3
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from openpyxl import Workbook
 
 from ingest.crm import import_reviews, parse_mapping, read_table
 from ingest.pipeline import Ingestor
-from ingest.tagging import Tagger, load_taxonomy
-from kb.catalog import Catalog
 from kb.cli import cli
-from kb.embedding import CachedEmbedder
 from kb.errors import BadFieldError
-from kb.settings import Settings
-from kb.vector_index import VectorIndex
 
 HEADERS = ["Opportunity ID", "Account", "Stage", "Industry", "Amount", "Close Date", "Loss Reason"]
 LESSONS = [
@@ -36,29 +29,9 @@ LESSONS = [
 ]
 
 
-class HashEmbedder:
-    """Same text, same vector: enough for storing and replacing, and says nothing about meaning."""
-
-    engine, model, dim = "hash", "sha1", 8
-
-    def embed_passages(self, texts):
-        return np.array([self._vector(text) for text in texts], dtype=np.float32).reshape(len(texts), self.dim)
-
-    def embed_query(self, text):
-        return self._vector(text)
-
-    def _vector(self, text: str) -> np.ndarray:
-        raw = np.frombuffer(hashlib.sha1(text.encode("utf-8")).digest()[: self.dim], dtype=np.uint8).astype(np.float32) + 1
-        return raw / np.linalg.norm(raw)
-
-
 @pytest.fixture
-def ingestor(tmp_path: Path):
-    settings = Settings(data_dir=tmp_path / "data")
-    catalog = Catalog(settings.catalog_path)
-    embedder = CachedEmbedder(HashEmbedder(), catalog)
-    yield Ingestor(settings, catalog, VectorIndex(settings), embedder, Tagger(load_taxonomy(settings.taxonomy_path), embedder))
-    catalog.close()
+def ingestor(hash_ingestor: Ingestor) -> Ingestor:
+    return hash_ingestor
 
 
 def crm_rows(count: int, bad: dict[int, dict[str, str]]) -> list[list[str]]:
