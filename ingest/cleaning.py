@@ -40,6 +40,9 @@ _SPACE_AFTER_PUNCT_RE = re.compile(
 # Typographic ligatures (ﬁ, ﬀ, ﬂ) that PDFs carry; NFKC spells them out. Only these: NFKC would also turn
 # full-width Chinese punctuation into ASCII.
 _LIGATURE_RE = re.compile("[\ufb00-\ufb4f]")
+# Control characters (a PDF's stray form feeds, NULs from a broken font map) and the replacement character
+# say nothing, and an entity such as &#1; can bring them in.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 _MULTISPACE_RE = re.compile(r"[ \t\u3000\xa0]{2,}")
 
 # A long line whose sentences are separated by spaces is a page flattened into one line.
@@ -101,6 +104,7 @@ class CleanedBlocks:
 def clean_inline(text: str) -> str:
     """Fix entities, pinyin annotations and spacing inside one piece of text."""
     text = _ENTITY_RE.sub(_decode_entity, text)
+    text = _CONTROL_RE.sub("", text)
     text = _LIGATURE_RE.sub(lambda match: unicodedata.normalize("NFKC", match.group(0)), text)
     text = _PINYIN_RE.sub("", text)
     text = text.replace("\u200b", "").replace("\ufeff", "")

@@ -38,6 +38,8 @@ PARAGRAPH_GAP = 1.6
 MIN_GUTTER = 0.02
 _LIBRARY_LOGGERS = ("pypdf", "pdfminer", "pdfplumber")
 
+# pdfminer writes a glyph that its font cannot map to a character as "(cid:123)".
+_UNMAPPED_GLYPH_RE = re.compile(r"\(cid:\d+\)")
 _PAGE_NUMBER_RE = re.compile(
     r"^\s*(?:[-–—]\s*\d{1,4}\s*[-–—]|(?:page|p\.|seite|página)?\s*\d{1,4}(?:\s*(?:/|of|von|de)\s*\d{1,4})?|第\s*\d{1,4}\s*页(?:\s*/?\s*共\s*\d{1,4}\s*页)?|[ivxlcdm]{1,6})\s*$",
     re.IGNORECASE,
@@ -211,7 +213,7 @@ def _line(raw: dict, page: int) -> _Line:
     sizes = [round(float(char.get("size", 0)), 1) for char in chars]
     bold = sum(1 for char in chars if re.search(r"bold|black|heavy|semibold", char.get("fontname", ""), re.IGNORECASE))
     return _Line(
-        text=" ".join(raw["text"].split()),
+        text=" ".join(_UNMAPPED_GLYPH_RE.sub("", raw["text"]).split()),
         page=page,
         x0=float(raw["x0"]),
         x1=float(raw["x1"]),

@@ -400,3 +400,7 @@ def test_calls_to_action_and_editor_notes_at_either_end_are_dropped_but_not_in_t
     kept = [block.text for block in clean_blocks(blocks).blocks]
 
     assert kept == [ARTICLE[0], middle, ARTICLE[1], ARTICLE[2]]
+
+
+def test_control_and_replacement_characters_never_reach_stored_text():
+    assert clean_inline("a\x00b\ufffdc &#1;d\x0c") == "abc d"
