@@ -93,6 +93,8 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
     pages = _drop_running_lines(pages)
     pages = [_drop_table_of_contents(lines) for lines in pages]
     lines = [line for page in pages for line in page]
+    if not lines:
+        raise BadFileError(path, "no text besides page numbers, headers and footers")
     title = title or _first_page_title(lines)
     headings = _outline_headings(lines, outline) if outline else _font_headings(lines)
     blocks = _blocks(lines, headings)
