@@ -66,11 +66,16 @@ _CHINESE_FAMILY = {"gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950", "hz
 _EAST_ASIAN = _CHINESE_FAMILY | {
     "cp932", "shift_jis", "shift_jis_2004", "shift_jisx0213", "euc_jp", "euc_jis_2004", "euc_jisx0213", "cp949", "euc_kr", "johab",
 }  # fmt: skip
+_KOREAN = {"cp949", "euc_kr", "johab", "iso2022_kr"}
+_JAPANESE = {"cp932", "shift_jis", "shift_jis_2004", "shift_jisx0213", "euc_jp", "euc_jis_2004", "euc_jisx0213", "iso2022_jp"}
 # The 500 most frequent characters make up about three quarters of running Chinese text, and about a
 # tenth of a Korean or Japanese file read as Chinese.
 _MIN_COMMON_HANZI_SHARE = 0.4
 _MAX_KANA_SHARE = 0.05
 # One ideograph inside a Latin word ("R點kblick") is a Latin letter and its neighbour read as a pair.
+# Chinese is written without spaces between characters.
+_HAN_SPACE_HAN = re.compile(r"[\u3400-\u9fff] (?=[\u3400-\u9fff])")
+_MAX_SPACED_HAN_SHARE = 0.1
 _HAN_INSIDE_WORD = re.compile(r"[A-Za-z][\u3400-\u9fff\uf900-\ufaff][A-Za-z]")
 
 # The 500 most frequent simplified characters (by jieba dictionary word frequency), common sales
@@ -175,7 +180,7 @@ def _detect(data: bytes, path: Path) -> tuple[str, str]:
         if binary and not encoding.startswith(("utf-16", "utf-32")):
             continue  # NUL bytes only occur in text as the zero half of UTF-16/32 code units
         text = _strict(data, encoding)
-        if text is not None and _plausible(text):
+        if text is not None and _plausible(text) and _script_fits(encoding, text):
             readings.append((encoding, text, match.chaos, match.coherence))
     chinese = None if binary else _chinese_reading(data)
     if chinese is not None and (
@@ -224,7 +229,7 @@ def _chinese_reading(data: bytes) -> tuple[str, str] | None:
     sample = text[:_SAMPLE_CHARS]
     han = [char for char in sample if _is_han(char)]
     kana = sum(1 for char in sample if "\u3040" <= char <= "\u30ff")
-    if not han or kana > _MAX_KANA_SHARE * (len(han) + kana) or _HAN_INSIDE_WORD.search(sample):
+    if not han or kana > _MAX_KANA_SHARE * (len(han) + kana) or not _written_like_chinese(sample, len(han)):
         return None
     common = sum(1 for char in han if char in _COMMON_HANZI)
     return (text, encoding) if common >= _MIN_COMMON_HANZI_SHARE * len(han) else None
@@ -246,6 +251,26 @@ def _has_impossible_chars(text: str) -> bool:
         if category in ("Cn", "Co", "Cs") or (category == "Cc" and char not in _ALLOWED_CONTROLS):
             return True
     return False
+
+
+def _written_like_chinese(text: str, han: int) -> bool:
+    """Chinese puts no spaces between characters and no character inside a Latin word; the words of a
+    spaced script (Cyrillic, Arabic) or accented Latin read as pairs of bytes do."""
+    return not _HAN_INSIDE_WORD.search(text) and len(_HAN_SPACE_HAN.findall(text)) <= _MAX_SPACED_HAN_SHARE * han
+
+
+def _script_fits(encoding: str, text: str) -> bool:
+    """Does a reading look like the script its codec is for? Korean is written mostly in Hangul, Japanese with
+    kana among its kanji, Chinese without spaces between characters."""
+    sample = text[:_SAMPLE_CHARS]
+    han = sum(1 for char in sample if _is_han(char))
+    if encoding in _CHINESE_FAMILY:
+        return _written_like_chinese(sample, han)
+    if encoding not in _KOREAN and encoding not in _JAPANESE:
+        return True
+    if encoding in _KOREAN:
+        return han <= sum(1 for char in sample if "\uac00" <= char <= "\ud7a3")
+    return han == 0 or any("\u3040" <= char <= "\u30ff" for char in sample)
 
 
 def _plausible(text: str) -> bool:

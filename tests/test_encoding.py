@@ -76,8 +76,8 @@ def test_short_texts_are_read_exactly_or_refused(tmp_path: Path, length: int) ->
     """Little text gives a detector little evidence; each short file still comes back exact or is refused."""
     outcomes = []
     for index, (codec, language) in enumerate(CASES):
-        if language in ("he", "ar", "ru") and length <= 120:
-            continue  # a few words of a single-byte script can read as another script's words
+        if language == "he" and length == 120:
+            continue  # known limit: charset-normalizer ranks windows-1251 first, and the Cyrillic reading is plausible
         outcomes.append(_outcome(tmp_path, codec, SAMPLES[language][:length].strip(), f"{index}.txt"))
     assert outcomes.count("read") >= len(outcomes) // 2
 
