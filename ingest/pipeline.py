@@ -162,7 +162,10 @@ class Ingestor:
         cleaned = clean_blocks(loaded.blocks, title=title)
         doc_id = document_id(path)
         source = source_of(path)
-        blocks, paragraphs = drop_shared_paragraphs(cleaned.blocks, self.catalog, source, doc_id)
+        # Boilerplate is a property of a publication; two reviews may well give the same reason.
+        blocks, paragraphs = (
+            drop_shared_paragraphs(cleaned.blocks, self.catalog, source, doc_id) if kind == "playbook" else (cleaned.blocks, [])
+        )
         root = build_sections(blocks, structured=loaded.structured, title=title)
         if not title:
             title = _title_from_sections(root)
@@ -176,7 +179,8 @@ class Ingestor:
         )
         if not extracted.lessons:
             raise BadFileError(path, "no lesson text found")
-        qualify_recurring_titles(extracted.lessons, self.catalog, source, doc_id, title or "")
+        if kind == "playbook":
+            qualify_recurring_titles(extracted.lessons, self.catalog, source, doc_id, title or "")
         metadata = {**{k: v for k, v in loaded.front_matter.items()}, **cleaned.metadata}
         if loaded.encoding:
             metadata["encoding"] = loaded.encoding

@@ -14,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from ingest.crm import import_reviews as run_import
+from ingest.crm import parse_mapping
 from ingest.encoding import codec_name
 from kb.accounts import ROLES, Accounts
 from kb.domain import OUTCOMES, SearchFilters, SearchResult
@@ -129,8 +131,6 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding:
 @click.pass_obj
 def import_reviews(workspace: Workspace, file: Path, mapping: str | None) -> None:
     """Import win/loss reviews from a CRM export (.csv or .xlsx), one review per row."""
-    from ingest.crm import import_reviews as run_import, parse_mapping
-
     report = run_import(file, workspace.ingestor, workspace.settings.reviews_dir, mapping=parse_mapping(mapping))
     for error in report.errors:
         err_console.print(f"[red]{escape(file.name)}[/red] {escape(str(error))}", highlight=False, soft_wrap=True)

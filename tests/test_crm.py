@@ -129,6 +129,17 @@ def test_an_xlsx_with_chinese_headers_and_bad_rows(tmp_path: Path, ingestor: Ing
     assert fields == [("loss", "制造"), ("win", "金融")]
 
 
+def test_rows_that_give_the_same_reason_each_keep_it(tmp_path: Path, ingestor: Ingestor) -> None:
+    rows = crm_rows(2, {})
+    for row in rows:
+        row[HEADERS.index("Loss Reason")] = LESSONS[0]
+
+    report = import_reviews(write_csv(tmp_path / "deals.csv", rows), ingestor, ingestor.settings.reviews_dir)
+
+    assert report.count("added") == 2
+    assert count(ingestor, f"SELECT count(*) FROM lessons WHERE body LIKE '%{LESSONS[0]}%'") == 2
+
+
 def test_an_explicit_mapping_wins_and_unknown_columns_are_named(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_text("Deal,Result,Why\nAcme,won,Met the CFO early.\n", encoding="utf-8")
