@@ -8,6 +8,7 @@ line noise (image placeholders, bylines, repeated titles, source lines, footers 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from html.entities import html5
 
@@ -24,8 +25,24 @@ _ENTITY_RE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿü"
 # A tone mark tells a pinyin annotation from an acronym in brackets such as (crm).
 _PINYIN_RE = re.compile(rf"(?<={CJK})[(（](?=[a-z{_TONED}]*[{_TONED}])([a-z{_TONED}]{{1,7}})[)）]")
-_SPACE_BEFORE_PUNCT_RE = re.compile(rf"\s+(?=[{re.escape(CJK_PUNCT)}])|(?<={CJK})\s+(?=[,.:;!?])")
-_SPACE_AFTER_PUNCT_RE = re.compile(rf"(?<=[{re.escape(CJK_PUNCT)}])\s+|(?<=[,.:;!?])\s+(?={CJK})")
+# Full-width marks belong to CJK text; quotes, dashes and ellipses are shared with Latin text, where their
+# spaces are part of the sentence ("growing “p” potential"), so spaces go only between them and CJK text.
+_FULL_WIDTH_PUNCT = "，。、：；！？「」『』（）《》【】"
+_SHARED_PUNCT = "“”‘’—…·"
+_CJK_SIDE = f"[{CJK_CHAR}{re.escape(_FULL_WIDTH_PUNCT)}]"
+_SPACE_BEFORE_PUNCT_RE = re.compile(
+    rf"\s+(?=[{re.escape(_FULL_WIDTH_PUNCT)}])|(?<={CJK})\s+(?=[,.:;!?])|(?<={CJK}[”’])\s+(?=[,.:;!?])"
+    rf"|(?<={_CJK_SIDE})\s+(?=[{re.escape(_SHARED_PUNCT)}])"
+)
+_SPACE_AFTER_PUNCT_RE = re.compile(
+    rf"(?<=[{re.escape(_FULL_WIDTH_PUNCT)}])\s+|(?<=[,.:;!?])\s+(?=[“‘]?{CJK})|(?<=[{re.escape(_SHARED_PUNCT)}])\s+(?={_CJK_SIDE})"
+)
+# Typographic ligatures (ﬁ, ﬀ, ﬂ) that PDFs carry; NFKC spells them out. Only these: NFKC would also turn
+# full-width Chinese punctuation into ASCII.
+_LIGATURE_RE = re.compile("[\ufb00-\ufb4f]")
+# Control characters (a PDF's stray form feeds, NULs from a broken font map) and the replacement character
+# say nothing, and an entity such as &#1; can bring them in.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 _MULTISPACE_RE = re.compile(r"[ \t\u3000\xa0]{2,}")
 
 # A long line whose sentences are separated by spaces is a page flattened into one line.
@@ -51,6 +68,25 @@ _TAIL_MARKER_RE = re.compile(
     r"更多阅读|往期回顾|往期推荐|精彩推荐|related( content| articles| posts)?|recommended( reading)?|read more)\s*[:：]?\s*$",
     re.IGNORECASE,
 )
+# A publisher's reader prompt ("…邀您阅读前，先思考：") opens an article with questions; the questions go with it.
+_READER_PROMPT_RE = re.compile(
+    r"(阅读前|閱讀前|读前|讀前|先思考|带着(这些|以下|下面的)?问题|帶著(這些|以下)?問題|阅读提示|閱讀提示|思考题|思考題|"
+    r"before (you )?read(ing)?|questions to (consider|think about)|think about these)",
+    re.IGNORECASE,
+)
+_QUESTION_END = ("?", "？")
+# Editor's notes, and calls to subscribe, scan a QR code, share or sign up, at an article's start or end.
+_EDITOR_NOTE_RE = re.compile(r"^\s*[【\[（(]?\s*(编者按|編者按|编者注|編者注|编辑注|小编注|小编按|editor'?s note)", re.IGNORECASE)
+_CALL_TO_ACTION_RE = re.compile(
+    r"扫码|掃碼|扫描二维码|二维码|二維碼|长按识别|長按識別|关注(我们|本号|公众号|公眾號)|關注(我們|公眾號)|点击(上方|下方|蓝字|阅读原文)|"
+    r"點擊(上方|下方|藍字)|订阅|訂閱|设为星标|星标|点赞|點讚|在看|转发给|轉發給|分享给|加微信|添加微信|"
+    r"合作请|合作請|投稿|商务合作|商務合作|subscribe|sign up|newsletter|scan the qr|follow us|share this",
+    re.IGNORECASE,
+)
+# Promotions of the publisher's courses and events close articles; at the start such words are the author's.
+_PROMOTION_RE = re.compile(r"报名|報名|训练营|训战营|訓練營|开课|開課|名额有限|席位有限|register now|early bird", re.IGNORECASE)
+CALL_TO_ACTION_CHARS = 160
+BODY_PARAGRAPH_CHARS = 40
 _ONLY_PUNCT_RE = re.compile(r"^[\s|｜\-—_=*·•>▼▲■□◆◇.。,，]*$")
 
 # Footers (source lines, promotions) are only trusted near the end of an article.
@@ -68,6 +104,8 @@ class CleanedBlocks:
 def clean_inline(text: str) -> str:
     """Fix entities, pinyin annotations and spacing inside one piece of text."""
     text = _ENTITY_RE.sub(_decode_entity, text)
+    text = _CONTROL_RE.sub("", text)
+    text = _LIGATURE_RE.sub(lambda match: unicodedata.normalize("NFKC", match.group(0)), text)
     text = _PINYIN_RE.sub("", text)
     text = text.replace("\u200b", "").replace("\ufeff", "")
     text = _INLINE_PLACEHOLDER_RE.sub("", text)
@@ -94,6 +132,23 @@ def _decode_entity(match: re.Match[str]) -> str:
         if decoded is not None:
             return decoded + name[end:]
     return match.group(0)
+
+
+def line_joiner(before: str, after: str) -> str:
+    """What joins two wrapped lines: Chinese and Japanese lines are wrapped without spaces, so nothing; else a space."""
+    if not before or not after or _is_cjk(before[-1]) or _is_cjk(after[0]):
+        return ""
+    return " "
+
+
+def _is_cjk(char: str) -> bool:
+    return (
+        "\u2e80" <= char <= "\u9fff"  # radicals, CJK punctuation, kana, ideographs
+        or "\uac00" <= char <= "\ud7af"  # Hangul syllables
+        or "\uf900" <= char <= "\ufaff"  # compatibility ideographs
+        or "\uff00" <= char <= "\uffef"  # full-width forms
+        or "\U00020000" <= char <= "\U0003134f"  # ideograph extensions B and later
+    )
 
 
 def split_flattened(text: str) -> list[str]:
@@ -126,6 +181,7 @@ def clean_blocks(blocks: list[Block], *, title: str | None = None) -> CleanedBlo
     seen_chars = 0
     kept: list[Block] = []
     previous_was_metadata = False
+    skip_questions = False  # inside the questions of a reader prompt
     for index, block in enumerate(expanded):
         seen_chars += _block_chars(block)
         if isinstance(block, Table):
@@ -142,6 +198,20 @@ def clean_blocks(blocks: list[Block], *, title: str | None = None) -> CleanedBlo
             if not text or _ONLY_PUNCT_RE.match(text) or _PLACEHOLDER_RE.match(text):
                 continue
             in_header = index < HEADER_LINES
+            at_end = total_chars - seen_chars <= FOOTER_TAIL_SHARE * total_chars
+            # Before the first paragraph of the article's own prose.
+            at_start = in_header and not any(isinstance(b, Paragraph) and len(b.text) >= BODY_PARAGRAPH_CHARS for b in kept)
+            if at_start and _READER_PROMPT_RE.search(text) and text.rstrip().endswith((":", "：", *_QUESTION_END)):
+                skip_questions = True
+                continue
+            if skip_questions and text.rstrip().endswith(_QUESTION_END) and len(text) <= CALL_TO_ACTION_CHARS:
+                continue
+            skip_questions = False
+            short = len(text) <= CALL_TO_ACTION_CHARS
+            if (at_start or at_end) and (_EDITOR_NOTE_RE.match(text) or (short and _CALL_TO_ACTION_RE.search(text))):
+                continue
+            if at_end and short and _PROMOTION_RE.search(text):
+                continue
             source = _source_line(text, in_header=in_header) if in_header or in_footer_zone else None
             if source is not None:
                 key, value = source

@@ -16,7 +16,7 @@ import jieba.analyse
 
 from kb.domain import REVIEW_FIELDS, Block, Lesson, LessonKind, Paragraph, Section, Table
 from kb.textnorm import has_cjk
-from ingest.structure import block_text, iter_sections, split_first_sentence, strip_end_punct
+from ingest.structure import block_text, iter_sections, looks_like_title, sentences_of, split_first_sentence, strip_end_punct
 
 # A headingless preamble shorter than this is an introduction, kept as the document's summary.
 MIN_PREAMBLE_CHARS = 80
@@ -69,12 +69,13 @@ def render_table(header: tuple[str, ...], rows: tuple[tuple[str, ...], ...] | li
 
 
 def derive_title(text: str) -> str:
-    """A title drawn from a section's own text: its most central sentence, cut at a clause."""
-    sentences = [s for s in re.split(r"(?<=[。！？!?；;])", text) if s.strip()]
-    if not sentences:
+    """A title drawn from a section's own text: its most central sentence that can be a title, cut at a clause."""
+    sentences = [s.strip() for s in sentences_of(text) if s.strip()]
+    candidates = [s for s in sentences[:12] if looks_like_title(s)] or sentences[:12]
+    if not candidates:
         return shorten(text)
     keywords = dict(jieba.analyse.extract_tags(text, topK=12, withWeight=True))
-    best = max(sentences[:12], key=lambda s: sum(w for k, w in keywords.items() if k in s) / (len(s) ** 0.5 + 1))
+    best = max(candidates, key=lambda s: sum(w for k, w in keywords.items() if k in s) / (len(s) ** 0.5 + 1))
     return shorten(strip_end_punct(best))
 
 
@@ -147,10 +148,11 @@ def _playbook_drafts(root: Section) -> _Drafts:
             if len(text) < MIN_PREAMBLE_CHARS:
                 drafts.summary = text
                 continue
-            title = derive_title(text)
+            # The opening of an article, before its first heading, is headed by the article's title.
+            title = section.title or derive_title(text)
             drafts.items.append((title, (title,), blocks))
             continue
-        if section.children and len(text) < MIN_INTRO_CHARS:
+        if section.children and len(text) < MIN_INTRO_CHARS and not section.title:
             carried[id(section.children[0])] = blocks
             continue
         drafts.items.append((section.title or derive_title(text), section.heading_path, blocks))

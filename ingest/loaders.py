@@ -11,7 +11,6 @@ from typing import Any
 import docx
 import lxml.etree
 import lxml.html
-import pypdf
 import trafilatura
 import yaml
 from docx.table import Table as DocxTable
@@ -19,52 +18,74 @@ from docx.text.paragraph import Paragraph as DocxParagraph
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
-from pypdf.errors import DependencyError
 
 from ingest.archives import check_zip
-from ingest.encoding import decode_bytes
+from ingest.cleaning import line_joiner
+from ingest.encoding import declared_encoding, decode_bytes
+from ingest.pdf import load_pdf
+from ingest.slides import load_pptx
 from kb.domain import Block, Heading, LoadedDocument, Paragraph, Table
-from kb.errors import BadFileError
+from kb.errors import BadFileError, describe
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf", ".pptx")
 
 
-def load_document(path: Path) -> LoadedDocument:
-    """Read ``path`` into blocks; every problem with the file is raised as ``BadFileError``."""
+def load_document(path: Path, *, encoding: str | None = None) -> LoadedDocument:
+    """Read ``path`` into blocks; every problem with the file is raised as ``BadFileError``.
+
+    ``encoding`` forces the codec of a text format (.txt, .md, .html); binary formats ignore it.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     loader = _LOADERS.get(suffix)
     if loader is None:
-        supported = ", ".join(SUPPORTED_SUFFIXES)
-        raise BadFileError(path, f"unsupported file type {suffix or '(no extension)'}; supported: {supported}")
+        raise BadFileError(path, unsupported_type(path))
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise BadFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
     if not data.strip():
         raise BadFileError(path, "empty file")
-    document = loader(path, data)
+    document = loader(path, data, encoding)
     if not document.blocks:
         raise BadFileError(path, "no text found")
     return document
 
 
+def unsupported_type(path: Path) -> str:
+    """Why kb passes over a file of this type, naming the types it reads."""
+    suffix = path.suffix.lower()
+    hint = _CONVERT_HINTS.get(suffix, "")
+    return f"unsupported file type {suffix or '(no extension)'}{hint}; kb reads {', '.join(SUPPORTED_SUFFIXES)}"
+
+
+# Old binary Office formats have well-known conversions to what kb reads.
+_CONVERT_HINTS = {
+    ".doc": " (save it as .docx)",
+    ".ppt": " (save it as .pptx)",
+    ".xls": " (save it as .xlsx and use kb import-reviews)",
+    ".xlsx": " (for win/loss reviews use kb import-reviews)",
+    ".csv": " (for win/loss reviews use kb import-reviews)",
+}
+
+
 # --- plain text -----------------------------------------------------------------------
 
 
-def _load_txt(path: Path, data: bytes) -> LoadedDocument:
-    text, encoding = decode_bytes(data, path)
+def _load_txt(path: Path, data: bytes, encoding: str | None) -> LoadedDocument:
+    text, encoding = decode_bytes(data, path, forced=encoding)
     blocks: list[Block] = [Paragraph(line.rstrip()) for line in text.split("\n") if line.strip()]
     return LoadedDocument(path=path, format="txt", blocks=blocks, structured=False, encoding=encoding)
 
 
 # --- Markdown -------------------------------------------------------------------------
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table").use(front_matter_plugin)
+# HTML inside Markdown (READMEs are full of it) is parsed so that only its text is kept.
+_MARKDOWN = MarkdownIt("commonmark", {"html": True}).enable("table").use(front_matter_plugin)
 
 
-def _load_markdown(path: Path, data: bytes) -> LoadedDocument:
-    text, encoding = decode_bytes(data, path)
+def _load_markdown(path: Path, data: bytes, encoding: str | None) -> LoadedDocument:
+    text, encoding = decode_bytes(data, path, forced=encoding)
     tokens = _MARKDOWN.parse(text)
     front_matter = next((_parse_front_matter(t.content, path) for t in tokens if t.type == "front_matter"), {})
     blocks = _markdown_blocks(tokens)
@@ -100,6 +121,9 @@ def _markdown_blocks(tokens: list[Token]) -> list[Block]:
         elif token.type == "table_close" and table_rows:
             blocks.append(Table(header=tuple(table_rows[0]), rows=tuple(tuple(row) for row in table_rows[1:])))
             table_rows = None
+        elif token.type == "html_block":
+            blocks.extend(_html_fragment_blocks(token.content))
+            item_starts = False
         elif token.type in ("fence", "code_block"):
             if token.content.strip():
                 blocks.append(Paragraph(token.content.rstrip("\n")))
@@ -116,6 +140,16 @@ def _markdown_blocks(tokens: list[Token]) -> list[Block]:
                 blocks.append(Paragraph(inline, list_item=item_starts))
             item_starts = False
     return blocks
+
+
+def _html_fragment_blocks(source: str) -> list[Block]:
+    """The text of a block of HTML in Markdown, with its headings and paragraphs."""
+    try:
+        fragment = lxml.html.fragment_fromstring(source, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return []
+    _drop(fragment, lambda element: element.tag.lower() in _ALWAYS_DROPPED)
+    return _walk_html(fragment)
 
 
 def _parse_front_matter(source: str, path: Path) -> dict[str, Any]:
@@ -139,8 +173,9 @@ _SOFT_BREAK = object()
 def _inline_text(token: Token) -> str:
     """The visible text of an inline token: markup dropped, soft line breaks joined per script."""
     pieces: list[str | object] = []
+    # Tags of inline HTML are dropped (their text is in text tokens); an image's alt text is no prose.
     for child in token.children or []:
-        if child.type in ("text", "code_inline", "image"):
+        if child.type in ("text", "code_inline"):
             pieces.append(child.content)
         elif child.type == "softbreak":
             pieces.append(_SOFT_BREAK)
@@ -150,27 +185,10 @@ def _inline_text(token: Token) -> str:
     for index, piece in enumerate(pieces):
         if piece is _SOFT_BREAK:
             following = next((p for p in pieces[index + 1 :] if isinstance(p, str) and p), "")
-            text += _line_joiner(text, following)
+            text += line_joiner(text, following)
         else:
             text += str(piece)
     return text.strip()
-
-
-def _line_joiner(before: str, after: str) -> str:
-    """Chinese and Japanese lines are wrapped without spaces, so joining them must not add one."""
-    if not before or not after or _is_cjk(before[-1]) or _is_cjk(after[0]):
-        return ""
-    return " "
-
-
-def _is_cjk(char: str) -> bool:
-    return (
-        "\u2e80" <= char <= "\u9fff"  # radicals, CJK punctuation, kana, ideographs
-        or "\uac00" <= char <= "\ud7af"  # Hangul syllables
-        or "\uf900" <= char <= "\ufaff"  # compatibility ideographs
-        or "\uff00" <= char <= "\uffef"  # full-width forms
-        or "\U00020000" <= char <= "\U0003134f"  # ideograph extensions B and later
-    )
 
 
 def _first_top_heading(blocks: Iterable[Block]) -> str | None:
@@ -179,17 +197,6 @@ def _first_top_heading(blocks: Iterable[Block]) -> str | None:
 
 # --- HTML -----------------------------------------------------------------------------
 
-_DECLARED_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
-# Labels that pages use loosely for a superset (as browsers read them).
-_CHARSET_SUPERSETS = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "ascii": "cp1252",
-    "us-ascii": "cp1252",
-}
 _ALWAYS_DROPPED = {
     "script", "style", "noscript", "template", "iframe", "svg", "canvas", "button", "select", "dialog", "nav", "aside",
 }  # fmt: skip
@@ -211,8 +218,8 @@ _BLOCK_TAGS = _CONTAINER_TAGS | _TEXT_TAGS | set(_HEADING_TAGS) | {"table", "pre
 _TRAFILATURA_MIN_CHARS = 250
 
 
-def _load_html(path: Path, data: bytes) -> LoadedDocument:
-    text, encoding = decode_bytes(data, path, declared=_declared_charset(data))
+def _load_html(path: Path, data: bytes, encoding: str | None) -> LoadedDocument:
+    text, encoding = decode_bytes(data, path, declared_encoding(data), forced=encoding)
     try:
         tree = lxml.html.document_fromstring(
             text.encode("utf-8"), parser=lxml.html.HTMLParser(encoding="utf-8", remove_comments=True)
@@ -226,14 +233,6 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
     blocks = _html_blocks(tree)
     title = _metadata_title(text) or page_title or _first_top_heading(blocks)
     return LoadedDocument(path=path, format="html", blocks=blocks, structured=True, title=title, encoding=encoding)
-
-
-def _declared_charset(data: bytes) -> str | None:
-    match = _DECLARED_CHARSET.search(data[:4096])
-    if match is None:
-        return None
-    label = match.group(1).decode("ascii").lower()
-    return _CHARSET_SUPERSETS.get(label, label)
 
 
 def _drop_boilerplate(tree: lxml.html.HtmlElement) -> None:
@@ -395,14 +394,14 @@ def _metadata_title(html: str) -> str | None:
 _HEADING_STYLE = re.compile(r"(?:heading|标题)\s*([1-9])?", re.IGNORECASE)
 
 
-def _load_docx(path: Path, data: bytes) -> LoadedDocument:
+def _load_docx(path: Path, data: bytes, _encoding: str | None) -> LoadedDocument:
     check_zip(data, path)
     try:
         document = docx.Document(io.BytesIO(data))
         title = (document.core_properties.title or "").strip() or None
         blocks = [block for item in document.iter_inner_content() if (block := _docx_block(item)) is not None]
     except Exception as exc:  # python-docx raises anything from zipfile, lxml and its own errors
-        raise BadFileError(path, f"corrupt or unreadable .docx file ({_describe(exc)})") from None
+        raise BadFileError(path, f"corrupt or unreadable .docx file ({describe(exc)})") from None
     if title is None:
         title = next((block.text for block in blocks if isinstance(block, Heading)), None)
     return LoadedDocument(path=path, format="docx", blocks=blocks, structured=True, title=title)
@@ -436,38 +435,13 @@ def _heading_level(style_name: str) -> int | None:
     return min(int(match.group(1) or 1), 6)
 
 
-# --- PDF ------------------------------------------------------------------------------
-
-
-def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        # Many PDFs are encrypted only against editing, with an empty password for reading.
-        readable = not reader.is_encrypted or reader.decrypt("") != pypdf.PasswordType.NOT_DECRYPTED
-        pages = [page.extract_text() or "" for page in reader.pages] if readable else []
-    except DependencyError:
-        raise BadFileError(path, "encrypted PDF that cannot be decrypted here") from None
-    except Exception as exc:  # pypdf raises many kinds of errors on damaged files
-        raise BadFileError(path, f"not a readable PDF ({_describe(exc)})") from None
-    if not readable:
-        raise BadFileError(path, "encrypted PDF that needs a password")
-    blocks: list[Block] = [Paragraph(line.strip()) for page in pages for line in page.splitlines() if line.strip()]
-    if not blocks:
-        raise BadFileError(path, "no extractable text (scanned PDF?)")
-    return LoadedDocument(path=path, format="pdf", blocks=blocks, structured=False)
-
-
-def _describe(exc: Exception) -> str:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-_LOADERS: dict[str, Callable[[Path, bytes], LoadedDocument]] = {
+_LOADERS: dict[str, Callable[[Path, bytes, str | None], LoadedDocument]] = {
     ".txt": _load_txt,
     ".md": _load_markdown,
     ".markdown": _load_markdown,
     ".html": _load_html,
     ".htm": _load_html,
     ".docx": _load_docx,
-    ".pdf": _load_pdf,
+    ".pdf": lambda path, data, _encoding: load_pdf(path, data),
+    ".pptx": lambda path, data, _encoding: load_pptx(path, data),
 }

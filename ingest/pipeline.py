@@ -16,10 +16,11 @@ from typing import Literal
 
 import numpy as np
 
+from ingest.boilerplate import drop_shared_paragraphs, qualify_recurring_titles, source_of
 from ingest.chunking import chunk_lesson
 from ingest.cleaning import clean_blocks, clean_inline
 from ingest.lessons import derive_title, extract_lessons
-from ingest.loaders import SUPPORTED_SUFFIXES, load_document
+from ingest.loaders import SUPPORTED_SUFFIXES, load_document, unsupported_type
 from ingest.structure import block_text, build_sections, ends_sentence, iter_sections
 from ingest.tagging import Tagger
 from kb.catalog import Catalog, utc_now
@@ -30,7 +31,7 @@ from kb.settings import Settings
 from kb.validation import front_matter_fields
 from kb.vector_sync import BATCH as VECTOR_BATCH, VectorSync
 
-Status = Literal["added", "updated", "unchanged", "failed", "removed"]
+Status = Literal["added", "updated", "unchanged", "failed", "removed", "skipped"]
 
 
 @dataclass
@@ -41,6 +42,7 @@ class FileResult:
     chunks: int = 0
     error: str | None = None
     document_id: str | None = None  # of the stored document, when the file is in the catalog
+    warnings: list[str] = field(default_factory=list)  # what the file format's library complained about
 
 
 @dataclass
@@ -57,18 +59,31 @@ class IngestReport:
         return sum(1 for f in self.files if f.status == status)
 
 
+@dataclass
+class Prepared:
+    """A file made ready to store: its document, lessons and chunks, its paragraphs (for boilerplate), warnings."""
+
+    document: Document
+    lessons: list[Lesson]
+    chunks: list[Chunk]
+    paragraphs: list[tuple[str, str, bool]]
+    warnings: list[str]
+
+
 def discover(paths: Iterable[Path]) -> tuple[list[Path], list[FileResult]]:
-    """Supported files under the given paths, in a stable order; missing paths are reported."""
+    """Supported files under the given paths, in a stable order; missing paths and other file types are reported."""
     found: list[Path] = []
     problems: list[FileResult] = []
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            found.extend(
-                p
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            for p in sorted(path.rglob("*")):
+                if not p.is_file() or any(part.startswith(".") for part in p.relative_to(path).parts):
+                    continue
+                if p.suffix.lower() in SUPPORTED_SUFFIXES:
+                    found.append(p)
+                else:
+                    problems.append(FileResult(str(p.resolve()), "skipped", error=unsupported_type(p)))
         elif path.is_file():
             found.append(path)
         else:
@@ -107,6 +122,7 @@ class Ingestor:
         paths: Iterable[Path],
         *,
         prune: bool = False,
+        encoding: str | None = None,
         on_start: Callable[[int], None] | None = None,
         on_file: Callable[[FileResult], None] | None = None,
     ) -> IngestReport:
@@ -119,7 +135,7 @@ class Ingestor:
         if on_start:
             on_start(len(files))
         for path in files:
-            result = self._ingest_file(path)
+            result = self._ingest_file(path, encoding=encoding)
             report.files.append(result)
             if on_file:
                 on_file(result)
@@ -146,13 +162,13 @@ class Ingestor:
         self.vectors.drain()
         return results
 
-    def ingest_file(self, path: Path) -> FileResult:
-        """Ingest one file and apply its vector work now (when this process holds the writer lock)."""
-        result = self._ingest_file(path)
+    def ingest_file(self, path: Path, *, encoding: str | None = None) -> FileResult:
+        """Ingest one file (``encoding`` forces the codec of a text file) and apply its vector work now."""
+        result = self._ingest_file(path, encoding=encoding)
         self.vectors.drain()
         return result
 
-    def _ingest_file(self, path: Path) -> FileResult:
+    def _ingest_file(self, path: Path, *, encoding: str | None = None) -> FileResult:
         path = Path(path).resolve()
         try:
             if path.stat().st_size > self.settings.max_file_mb * 1024 * 1024:
@@ -165,26 +181,33 @@ class Ingestor:
         if previous and previous.content_hash == digest:
             return FileResult(str(path), "unchanged", previous.lesson_count, document_id=previous.id)
         try:
-            document, lessons, chunks = self.prepare(path, digest)
+            prepared = self.prepare(path, digest, encoding=encoding)
         except KbError as exc:
             reason = exc.reason if isinstance(exc, BadFileError) else str(exc)
             return FileResult(str(path), "failed", error=reason)
+        document, lessons, chunks = prepared.document, prepared.lessons, prepared.chunks
         if previous:
             _keep_ids(self.catalog.lessons_of_document(previous.id), lessons, chunks)
-        self.store(document, lessons, chunks)
-        return FileResult(str(path), "updated" if previous else "added", len(lessons), len(chunks), document_id=document.id)
+        self.store(document, lessons, chunks, prepared.paragraphs)
+        status: Status = "updated" if previous else "added"
+        return FileResult(str(path), status, len(lessons), len(chunks), document_id=document.id, warnings=prepared.warnings)
 
-    def prepare(self, path: Path, digest: str) -> tuple[Document, list[Lesson], list[Chunk]]:
-        """Everything up to storage: parse, clean, structure, extract lessons, chunk."""
-        loaded = load_document(path)
+    def prepare(self, path: Path, digest: str, *, encoding: str | None = None) -> "Prepared":
+        """Everything up to storage: parse, clean, drop boilerplate, structure, extract lessons, chunk."""
+        loaded = load_document(path, encoding=encoding)
         loaded.front_matter = front_matter_fields(loaded.front_matter, REVIEW_FIELDS)
         kind = "review" if str(loaded.front_matter.get("kind", "")).lower() == "review" else "playbook"
         title = document_title(loaded)
         cleaned = clean_blocks(loaded.blocks, title=title)
-        root = build_sections(cleaned.blocks, structured=loaded.structured, title=title)
+        doc_id = document_id(path)
+        source = source_of(path)
+        # Boilerplate is a property of a publication; two reviews may well give the same reason.
+        blocks, paragraphs = (
+            drop_shared_paragraphs(cleaned.blocks, self.catalog, source, doc_id) if kind == "playbook" else (cleaned.blocks, [])
+        )
+        root = build_sections(blocks, structured=loaded.structured, title=title)
         if not title:
             title = _title_from_sections(root)
-        doc_id = document_id(path)
         extracted = extract_lessons(
             root,
             document_id=doc_id,
@@ -195,6 +218,8 @@ class Ingestor:
         )
         if not extracted.lessons:
             raise BadFileError(path, "no lesson text found")
+        if kind == "playbook":
+            qualify_recurring_titles(extracted.lessons, self.catalog, source, doc_id, title or "")
         metadata = {**{k: v for k, v in loaded.front_matter.items()}, **cleaned.metadata}
         if loaded.encoding:
             metadata["encoding"] = loaded.encoding
@@ -219,16 +244,18 @@ class Ingestor:
                 hard_max=self.settings.chunk_max_chars,
             )
         ]
-        return document, extracted.lessons, chunks
+        return Prepared(document, extracted.lessons, chunks, paragraphs, loaded.warnings)
 
-    def store(self, document: Document, lessons: list[Lesson], chunks: list[Chunk]) -> None:
+    def store(
+        self, document: Document, lessons: list[Lesson], chunks: list[Chunk], paragraphs: Sequence[tuple[str, str, bool]] = ()
+    ) -> None:
         """Embed (into the cache), tag, and write the document; its vectors are queued in the same transaction."""
         vectors = self.embed_chunks(chunks)
         # Lesson-level vectors of each lesson's own words (search/similar.py compares lessons by them): computed
         # now, kept in the embedding cache, so a review page never waits for them.
         self.embedder.cache_passages([lesson.own_text for lesson in lessons])
         self._tag(lessons, chunks, vectors)
-        self.catalog.replace_document(document, lessons, chunks, review_author=self._review_author(document))
+        self.catalog.replace_document(document, lessons, chunks, paragraphs, review_author=self._review_author(document))
 
     def _review_author(self, document: Document) -> str | None:
         """The account named in a review that kb itself wrote (under the reviews folder), else None."""

@@ -53,11 +53,13 @@ def build_sections(blocks: list[Block], *, structured: bool, title: str | None =
 def _tree_from_headings(blocks: list[Block], title: str | None) -> Section:
     root = Section(title=title, level=0, heading_path=())
     stack: list[Section] = [root]
-    headings = [b for b in blocks if isinstance(b, Heading)]
+    headings = [b for b in blocks if isinstance(b, Heading) and looks_like_title(b.text)] or [b for b in blocks if isinstance(b, Heading)]
     top = min(h.level for h in headings)
     # A single top-level heading that opens the document, above deeper ones, is the document's title.
     top_is_title = headings[0].level == top and sum(h.level == top for h in headings) == 1 and len(headings) > 1
     for block in blocks:
+        if isinstance(block, Heading) and not looks_like_title(block.text):
+            block = Paragraph(block.text)  # a date or a file name set as a heading is text, not a section
         if isinstance(block, Heading):
             if top_is_title and block is headings[0]:
                 root.title = root.title or block.text
@@ -122,19 +124,19 @@ def detect_heading(block: Block, previous: Block | None, following: Block | None
         return None
     text = block.text.strip()
     banner = _BANNER_RE.match(text)
-    if banner:
+    if banner and looks_like_title(banner.group(1)):
         return HeadingMatch("banner", None, banner.group(1).strip(), "")
     for style, pattern in _MARKERS:
         marker = pattern.match(text)
         if marker:
             return _numbered(style, _number(marker.group(1)), text[marker.end():].strip())
-    if _is_short_line_heading(text, previous, following):
+    if _is_short_line_heading(text, previous, following) and looks_like_title(text):
         return HeadingMatch("line", None, text, "")
     return None
 
 
 def _numbered(style: str, number: int | None, body: str) -> HeadingMatch | None:
-    if not body:
+    if not body or not looks_like_title(split_first_sentence(body)[0]):
         return None
     first, rest = split_first_sentence(body)
     if not rest:
@@ -178,10 +180,59 @@ def strip_end_punct(text: str) -> str:
 
 def split_first_sentence(text: str) -> tuple[str, str]:
     """The first sentence (with its closing quote) and the rest."""
-    sentences = split_sentences(text)
+    sentences = sentences_of(text)
     if len(sentences) <= 1:
         return text.strip(), ""
     return sentences[0].strip(), "".join(sentences[1:]).strip()
+
+
+_URL_RE = re.compile(r"(?:https?://|www\.)[^\s，。、；！？）)」』>\]]*[^\s，。、；！？）)」』>\].,;:!?]", re.IGNORECASE)
+# A sentence may also end in a number ("…in 1998. Then…"); a decimal point has no space after it.
+_AFTER_NUMBER_RE = re.compile(r"(?<=\d[.!?]\s)(?=[A-Z])")
+_ABBREVIATION_RE = re.compile(
+    r"\b(?:e\.g|i\.e|etc|vs|mr|mrs|ms|dr|prof|inc|ltd|co|corp|no|st|jr|sr|approx|fig|u\.s|a\.m|p\.m)\.", re.IGNORECASE
+)
+# Stands in for the dots and marks inside URLs and abbreviations while sentences are split.
+_MASK = "\u2024"
+
+
+def sentences_of(text: str) -> list[str]:
+    """Sentences of mixed Chinese/English text, never split inside a URL, a decimal or an abbreviation."""
+    masked = _URL_RE.sub(lambda m: re.sub(r"[.?!;:]", _MASK, m.group(0)), text)
+    masked = _ABBREVIATION_RE.sub(lambda m: m.group(0).replace(".", _MASK), masked)
+    pieces: list[str] = []
+    start = 0
+    for sentence in (part for whole in split_sentences(masked) for part in _AFTER_NUMBER_RE.split(whole) if part):
+        at = masked.index(sentence, start)
+        pieces.append(text[at : at + len(sentence)])
+        start = at + len(sentence)
+    return pieces
+
+
+# What can never be a title: dates, numbers and timestamps, URLs, file names (an image's), HTML.
+_NOT_A_TITLE = [
+    re.compile(r"^[\d\s.,:;/\-–—+%()#*年月日号时分秒]+$"),  # numbers, dates in digits, subtitle cues and timestamps
+    re.compile(
+        r"^(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{2,4}$"
+        r"|^\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+\d{2,4}$",
+        re.IGNORECASE,
+    ),
+    re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:[,.]\d{1,3})?\s*-->"),  # a subtitle cue
+    re.compile(r"https?://|www\.|://|[?&][a-z_]+=|\.(?:com|cn|org|net|html?|php|aspx?)\b", re.IGNORECASE),
+    re.compile(r"^[\w\-.]*\.(?:png|jpe?g|gif|webp|svg|bmp|tiff?|pdf|docx?|pptx?|xlsx?|mp4|mp3)$", re.IGNORECASE),
+    re.compile(r"^(?:image|img|pic|photo|screenshot|截图|图片|微信图片)[-_ ]?\d{6,}", re.IGNORECASE),
+    re.compile(r"</?[a-z][a-z0-9]*(?:\s[^<>]*)?/?>|&(?:nbsp|amp|lt|gt|quot)\b", re.IGNORECASE),
+]
+# A fragment that starts mid-sentence: a lower-case word, a closing mark or a clause separator first.
+_MID_SENTENCE_RE = re.compile(r"^(?:[a-z]|[,，、;；:：.。!！?？)）」』”’])")
+
+
+def looks_like_title(text: str) -> bool:
+    """Could this text name a section? Dates, numbers, URLs, file names, HTML and fragments cannot."""
+    text = text.strip().rstrip("。.;；,，:：!！?？ ")
+    if not text or not any(char.isalpha() for char in text):
+        return False
+    return not _MID_SENTENCE_RE.match(text) and not any(pattern.search(text) for pattern in _NOT_A_TITLE)
 
 
 def _number(token: str) -> int | None:

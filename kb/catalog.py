@@ -190,6 +190,19 @@ _I9_CHUNK_GENERATION = """
         CREATE TRIGGER chunks_generation_ad AFTER DELETE ON chunks BEGIN UPDATE chunk_generation SET n = n + 1; END;
 """
 
+# The paragraphs of each document by hash, per source (the folder it came from), and whether the document
+# kept them: a paragraph that another document of the source keeps is boilerplate (a newsletter's intro).
+_I10_DOCUMENT_PARAGRAPHS = """
+        CREATE TABLE document_paragraphs (
+            document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            source TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            kept INTEGER NOT NULL,
+            PRIMARY KEY (document_id, hash)
+        );
+        CREATE INDEX document_paragraphs_source ON document_paragraphs(source, hash);
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -200,6 +213,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("i8_accounts", _I8_ACCOUNTS),
     ("i9_chunk_generation", _I9_CHUNK_GENERATION),
     ("i9_weak_queries", _I9_WEAK_QUERIES),
+    ("i10_document_paragraphs", _I10_DOCUMENT_PARAGRAPHS),
 ]
 
 
@@ -320,18 +334,31 @@ class Catalog:
         return [r["id"] for r in rows]
 
     def replace_document(
-        self, document: Document, lessons: Sequence[Lesson], chunks: Sequence[Chunk], *, review_author: str | None = None
+        self,
+        document: Document,
+        lessons: Sequence[Lesson],
+        chunks: Sequence[Chunk],
+        paragraphs: Sequence[tuple[str, str, bool]] = (),
+        *,
+        review_author: str | None = None,
     ) -> None:
         """Store a document with its lessons and chunks, replacing an earlier version, and queue its vector work.
 
+        ``paragraphs`` are (source, hash, kept) of the document's paragraphs, for boilerplate across documents.
         ``review_author`` names the account that submitted a review through kb; it is recorded in the
         same transaction, so a review never exists without its author or the other way round.
         """
         with self.transaction():
-            self._replace_document(document, lessons, chunks, review_author=review_author)
+            self._replace_document(document, lessons, chunks, paragraphs, review_author=review_author)
 
     def _replace_document(
-        self, document: Document, lessons: Sequence[Lesson], chunks: Sequence[Chunk], *, review_author: str | None
+        self,
+        document: Document,
+        lessons: Sequence[Lesson],
+        chunks: Sequence[Chunk],
+        paragraphs: Sequence[tuple[str, str, bool]] = (),
+        *,
+        review_author: str | None,
     ) -> None:
         self._delete_document(document.id)
         self.db.execute(
@@ -383,12 +410,53 @@ class Catalog:
             ],
         )
         self._queue_vectors([c.id for c in chunks], "upsert")
+        self.db.executemany(
+            "INSERT OR IGNORE INTO document_paragraphs (document_id, source, hash, kept) VALUES (?, ?, ?, ?)",
+            [(document.id, source, digest, int(kept)) for source, digest, kept in paragraphs],
+        )
         if review_author is not None:
             self.db.execute(
                 "INSERT INTO review_authors (document_id, user_id, created_at) "
                 "SELECT ?, id, ? FROM users WHERE name = ? ON CONFLICT(document_id) DO NOTHING",
                 (document.id, utc_now(), review_author),
             )
+
+    # --- boilerplate across the documents of one source ------------------------------------
+
+    def paragraphs_kept_elsewhere(self, source: str, document_id: str, hashes: Sequence[str]) -> set[str]:
+        """Which of these paragraph hashes another document of the source already keeps."""
+        found: set[str] = set()
+        for start in range(0, len(hashes), 500):
+            batch = list(hashes[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            found.update(
+                row["hash"]
+                for row in self.db.execute(
+                    f"SELECT DISTINCT hash FROM document_paragraphs WHERE source = ? AND document_id != ? AND kept = 1 AND hash IN ({marks})",
+                    (source, document_id, *batch),
+                )
+            )
+        return found
+
+    def lessons_titled_in_source(self, source: str, document_id: str, titles: Sequence[str]) -> list[tuple[str, str, str, str]]:
+        """(lesson id, title, document title, heading) of lessons of other documents of the source whose
+        heading is one of ``titles``; the title is the heading itself or already qualified."""
+        if not titles:
+            return []
+        marks = ",".join("?" * len(titles))
+        rows = self.db.execute(
+            f"SELECT l.id, l.title, l.heading_path, d.title AS document_title FROM lessons l JOIN documents d ON d.id = l.document_id "
+            f"WHERE l.document_id != ? AND l.document_id IN (SELECT DISTINCT document_id FROM document_paragraphs WHERE source = ?) "
+            f"AND json_extract(l.heading_path, '$[#-1]') IN ({marks})",
+            (document_id, source, *titles),
+        )
+        return [(row["id"], row["title"], row["document_title"], json.loads(row["heading_path"])[-1]) for row in rows]
+
+    def retitle_lesson(self, lesson_id: str, title: str) -> None:
+        with self.transaction():
+            row = self.db.execute("SELECT heading_path FROM lessons WHERE id = ?", (lesson_id,)).fetchone()
+            tokens = " ".join(tokenize(_title_path_text(json.loads(row["heading_path"]) if row else [], title)))
+            self.db.execute("UPDATE lessons SET title = ?, title_tokens = ? WHERE id = ?", (title, tokens, lesson_id))
 
     def delete_document(self, document_id: str) -> None:
         with self.transaction():
@@ -794,8 +862,12 @@ class Catalog:
 
 def title_text(lesson: Lesson) -> str:
     """What the title index holds: the heading path, which ends with the title."""
-    path = list(lesson.heading_path)
-    return " ".join(path if lesson.title in path else [*path, lesson.title])
+    return _title_path_text(lesson.heading_path, lesson.title)
+
+
+def _title_path_text(heading_path: Sequence[str], title: str) -> str:
+    path = list(heading_path)
+    return " ".join(path if title in path else [*path, title])
 
 
 def fts_phrase(token: str) -> str:

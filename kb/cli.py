@@ -17,6 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from ingest.crm import import_reviews as run_import
+from ingest.crm import parse_mapping
+from ingest.encoding import codec_name
 from kb.accounts import ROLES, Accounts
 from kb.domain import OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError, KbError, NotFoundError
@@ -90,21 +93,33 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--prune", is_flag=True, help="remove documents whose files are gone")
+@click.option("--encoding", metavar="NAME", help="read text files (.txt .md .html) in this encoding, e.g. gbk, big5, shift_jis")
 @click.pass_obj
-def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool) -> None:
-    """Ingest files and folders (.txt .md .html .docx .pdf)."""
+def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding: str | None) -> None:
+    """Ingest files and folders (.txt .md .html .docx .pdf .pptx)."""
+    if encoding and codec_name(encoding) is None:
+        raise BadFieldError("--encoding", f"unknown encoding {encoding!r} (try gb18030, big5, shift_jis, euc-kr, cp1251)")
     with _writing(workspace, "ingest"), _progress("ingest") as progress:
         task = progress.add_task("", total=None)
         report = workspace.ingestor.ingest(
             paths,
             prune=prune,
+            encoding=encoding,
             on_start=lambda total: progress.update(task, total=total),
             on_file=lambda result: progress.update(task, advance=1 if result.status != "failed" or result.path else 0, description=Path(result.path).name),
         )
-    for result in report.failed:
-        err_console.print(f"[red]failed[/red] {escape(result.path)}: {escape(result.error or '')}", highlight=False, soft_wrap=True)
+    for result in report.files:
+        if result.warnings:
+            first = result.warnings[0]
+            more = f" (and {len(result.warnings) - 1} more)" if len(result.warnings) > 1 else ""
+            err_console.print(f"[yellow]warning[/yellow] {escape(result.path)}: {escape(first)}{more}", highlight=False, soft_wrap=True)
+        if result.status in ("failed", "skipped"):
+            label = "[red]failed[/red]" if result.status == "failed" else "[yellow]skipped[/yellow]"
+            err_console.print(f"{label} {escape(result.path)}: {escape(result.error or '')}", highlight=False, soft_wrap=True)
     summary = ", ".join(
-        f"{report.count(status)} {status}" for status in ("added", "updated", "unchanged", "removed", "failed") if report.count(status)
+        f"{report.count(status)} {status}"
+        for status in ("added", "updated", "unchanged", "removed", "failed", "skipped")
+        if report.count(status)
     )
     lessons = sum(f.lessons for f in report.files if f.status in ("added", "updated"))
     console.print(
@@ -113,6 +128,27 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool) -> None:
         highlight=False,
     )
     if report.failed:
+        sys.exit(1)
+
+
+@cli.command("import-reviews")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--map",
+    "mapping",
+    metavar="SPEC",
+    help="columns for review fields: outcome=Stage,customer=Account,… or a YAML/JSON file of field: column",
+)
+@click.pass_obj
+def import_reviews(workspace: Workspace, file: Path, mapping: str | None) -> None:
+    """Import win/loss reviews from a CRM export (.csv or .xlsx), one review per row."""
+    report = run_import(file, workspace.ingestor, workspace.settings.reviews_dir, mapping=parse_mapping(mapping))
+    for error in report.errors:
+        err_console.print(f"[red]{escape(file.name)}[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+    failed_rows = len({error.row for error in report.errors})
+    counts = ", ".join(f"{report.count(status)} {status}" for status in ("added", "updated", "unchanged") if report.count(status))
+    console.print(f"{report.rows} rows: {counts or 'none imported'}; {failed_rows} with errors", highlight=False)
+    if report.errors:
         sys.exit(1)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kb.embedding import fingerprint
-from kb.errors import StoreError
+from kb.errors import StoreError, describe
 from kb.workspace import Workspace
 
 EXAMPLES = 10
@@ -64,7 +64,7 @@ def _vector_findings(workspace: Workspace) -> list[Finding]:
         index = workspace.index
         indexed_ids = set(index.iter_ids())
     except Exception as exc:  # a missing, half-written or foreign Chroma directory fails in many ways
-        return [Finding(f"the vector store cannot be read ({_first_line(exc)})", repair=lambda: _recreate_vector_store(workspace))]
+        return [Finding(f"the vector store cannot be read ({describe(exc)})", repair=lambda: _recreate_vector_store(workspace))]
     vectors = workspace.vectors
     findings = []
     configured = fingerprint(workspace.embedder)
@@ -143,8 +143,3 @@ def _recreate_vector_store(workspace: Workspace) -> None:
         workspace.vectors.rebuild()
     finally:
         workspace.lock.release()
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -67,6 +67,7 @@ class LoadedDocument:
     title: str | None = None
     front_matter: dict[str, Any] = field(default_factory=dict)
     encoding: str | None = None
+    warnings: list[str] = field(default_factory=list)  # what the format's library complained about
 
 
 # --- structure and lessons ------------------------------------------------------------

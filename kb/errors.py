@@ -45,3 +45,9 @@ class NotFoundError(KbError):
 
 class StoreError(KbError):
     """The data dir cannot be used as it is: written by another version, or a store is damaged."""
+
+
+def describe(exc: Exception) -> str:
+    """A library's exception as one short line: its type and the first line of its message."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

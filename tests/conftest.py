@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hashlib
+
+import numpy as np
 import pytest
 
 from kb.settings import Settings
@@ -58,3 +61,34 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, seeds_dir: Path):
     assert not report.failed, report.failed
     yield ws
     ws.close()
+
+
+class HashEmbedder:
+    """Same text, same vector: enough for storing, replacing and deduplicating; says nothing about meaning."""
+
+    engine, model, dim = "hash", "sha1", 8
+
+    def embed_passages(self, texts):
+        return np.array([self._vector(text) for text in texts], dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_query(self, text):
+        return self._vector(text)
+
+    def _vector(self, text: str) -> np.ndarray:
+        raw = np.frombuffer(hashlib.sha1(text.encode("utf-8")).digest()[: self.dim], dtype=np.uint8).astype(np.float32) + 1
+        return raw / np.linalg.norm(raw)
+
+
+@pytest.fixture
+def hash_ingestor(settings: Settings):
+    """An Ingestor on a tmp data dir whose embedder is HashEmbedder, for logic that does not depend on meaning."""
+    from ingest.pipeline import Ingestor
+    from ingest.tagging import Tagger, load_taxonomy
+    from kb.catalog import Catalog
+    from kb.embedding import CachedEmbedder
+    from kb.vector_index import VectorIndex
+
+    catalog = Catalog(settings.catalog_path)
+    embedder = CachedEmbedder(HashEmbedder(), catalog)
+    yield Ingestor(settings, catalog, VectorIndex(settings), embedder, Tagger(load_taxonomy(settings.taxonomy_path), embedder))
+    catalog.close()

@@ -351,3 +351,56 @@ def test_headings_and_tables_are_cleaned_too():
 def test_list_items_stay_list_items():
     cleaned = clean_blocks([Paragraph("预算要提前摸清 。", list_item=True), Paragraph(filler(0))])
     assert cleaned.blocks[0] == Paragraph("预算要提前摸清。", True)
+
+
+def test_latin_text_keeps_its_spaces_around_quotes_and_dashes():
+    assert clean_inline("a growing “p” potential — and ‘more’ … later") == "a growing “p” potential — and ‘more’ … later"
+    assert clean_inline("使用 “CRM” 系统 — 客户 “满意”") == "使用“CRM”系统—客户“满意”"
+
+
+def test_ligatures_are_spelled_out_and_chinese_punctuation_kept():
+    assert clean_inline("ﬁnal oﬀer, ﬂat fee") == "final offer, flat fee"
+    assert clean_inline("价格（含税）：１０万，客户满意！") == "价格（含税）：１０万，客户满意！"
+
+
+# --- reader prompts, calls to action and editor's notes -----------------------------------------
+
+ARTICLE = [
+    "客户关系是长期经营的结果,需要销售团队持续投入时间和精力,才能在关键时刻获得客户的支持。" * 2,
+    "这一点在大项目里尤其明显,决策链长,影响者多,任何一个环节的缺位都会让前期投入付诸东流。" * 2,
+    "所以要把客户关系当成组织能力来建设,而不是少数销售精英的个人资源。" * 2,
+]
+
+
+def test_reader_prompt_and_its_questions_at_the_start_are_dropped():
+    blocks = [
+        Paragraph("小编邀请你在阅读之前,带着这些问题阅读:"),
+        Paragraph("大客户和普通客户有什么区别?"),
+        Paragraph("怎样衡量客户关系?"),
+        *(Paragraph(text) for text in ARTICLE),
+    ]
+
+    kept = [block.text for block in clean_blocks(blocks).blocks]
+
+    assert kept == ARTICLE
+
+
+def test_calls_to_action_and_editor_notes_at_either_end_are_dropped_but_not_in_the_middle():
+    middle = "客户说要先扫码登记才能进会场,我们提前准备了名单,这让客户印象很深。"
+    blocks = [
+        Paragraph("编者按:本文根据作者在年会上的分享整理。"),
+        Paragraph(ARTICLE[0]),
+        Paragraph(middle),
+        Paragraph(ARTICLE[1]),
+        Paragraph(ARTICLE[2]),
+        Paragraph("长按识别下方二维码,关注我们,获取更多销售干货。"),
+        Paragraph("下期训练营火热报名中,名额有限。"),
+    ]
+
+    kept = [block.text for block in clean_blocks(blocks).blocks]
+
+    assert kept == [ARTICLE[0], middle, ARTICLE[1], ARTICLE[2]]
+
+
+def test_control_and_replacement_characters_never_reach_stored_text():
+    assert clean_inline("a\x00b\ufffdc &#1;d\x0c") == "abc d"

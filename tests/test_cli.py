@@ -341,3 +341,43 @@ def test_reindex_rebuilds_and_search_still_works(kb_dir):
     assert _stat(run(["stats"], data_dir).stdout, "vectors") == chunks
     after = _jsonl(run(["search", "--jsonl"], data_dir, input='{"id": 1, "query": "铁三角的分工", "k": 1}\n'))
     assert after[0]["results"][0]["title"] == "铁三角的分工"
+
+
+CZECH = (
+    "Shrnutí obchodu: v tomto výběrovém řízení jsme prohráli s konkurencí. Hlavní příčinou byla příliš vysoká cena "
+    "a to, že jsme se s oddělením nákupu spojili příliš pozdě. Příště se musíme setkat s tím, kdo rozhoduje, už ve fázi "
+    "sběru požadavků, zjistit rozpočet a teprve potom upravit nabídku podle potřeb zákazníka."
+)
+
+
+def test_ingest_refuses_an_unclear_encoding_by_name_and_reads_it_with_encoding(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "memo.txt").write_bytes(CZECH.encode("iso-8859-2"))
+    data_dir = tmp_path / "data"
+
+    refused = run(["ingest", str(corpus)], data_dir)
+    forced = run(["ingest", "--encoding", "iso-8859-2", str(corpus)], data_dir)
+    unknown = run(["ingest", "--encoding", "klingon", str(corpus)], data_dir)
+
+    assert refused.exit_code == 1
+    assert "cannot read the text encoding of memo.txt (best guess" in flat(refused.stderr)
+    assert "--encoding" in flat(refused.stderr)
+    assert forced.exit_code == 0, forced.output
+    bodies = [body for (body,) in catalog_rows(data_dir, "SELECT body FROM lessons")]
+    assert any("výběrovém řízení" in body for body in bodies)
+    assert unknown.exit_code == 1 and "unknown encoding 'klingon'" in flat(unknown.stderr)
+
+
+def test_files_kb_cannot_read_are_listed_by_name_with_the_reason(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.md").write_text(PLAYBOOK, encoding="utf-8")
+    (corpus / "pipeline.xls").write_bytes(b"\xd0\xcf\x11\xe0 old excel")
+
+    result = run(["ingest", str(corpus)], tmp_path / "data")
+
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.stderr and "pipeline.xls" in unwrapped(result.stderr)
+    assert "save it as .xlsx" in flat(result.stderr)
+    assert re.search(r"2 files: 1 added, 1 skipped", result.stdout), result.output

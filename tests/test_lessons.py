@@ -222,7 +222,7 @@ def test_long_playbook_preamble_is_a_lesson_of_its_own():
     assert len(result.lessons) == 3
 
 
-def test_short_section_intro_is_carried_into_its_first_subsection():
+def test_short_section_intro_is_its_own_lesson_so_every_heading_titles_a_lesson():
     blocks = [
         Heading(1, "手册"),
         Heading(2, "客户选择"),
@@ -233,8 +233,8 @@ def test_short_section_intro_is_carried_into_its_first_subsection():
         Paragraph("先评估再立项。"),
     ]
     lessons = extract_playbook(blocks).lessons
-    assert [lesson.title for lesson in lessons] == ["选择标准", "选择流程"]
-    assert lessons[0].body == "分两步。\n\n看战略匹配度和成长性。"
+    assert [lesson.title for lesson in lessons] == ["客户选择", "选择标准", "选择流程"]
+    assert [lesson.body for lesson in lessons] == ["分两步。", "看战略匹配度和成长性。", "先评估再立项。"]
 
 
 def test_playbook_table_is_rendered_in_the_body():

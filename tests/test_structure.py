@@ -268,3 +268,42 @@ def test_iter_sections_is_depth_first_in_document_order():
         paragraphs("一、甲", BODY, "（一）甲一", BODY, "（二）甲二", BODY, "二、乙", BODY), structured=False
     )
     assert titles(list(iter_sections(root))) == [None, "甲", "甲一", "甲二", "乙"]
+
+
+# --- issue 9: every seed heading is a lesson title, no reader prompt is kept -------------------
+
+
+SEEDS = ("000", "001", "002", "003", "004")
+
+
+def seed_lessons(prefix: str):
+    from ingest.lessons import extract_lessons
+
+    root = seed_tree(prefix)
+    return root, extract_lessons(root, document_id=prefix, source=prefix, document_title=root.title or "", kind="playbook").lessons
+
+
+def test_every_section_heading_of_the_seeds_titles_a_lesson():
+    for prefix in SEEDS:
+        root, lessons = seed_lessons(prefix)
+        lesson_titles = {lesson.title for lesson in lessons}
+        for section in iter_sections(root):
+            has_text = any(s.blocks for s in iter_sections(section))
+            if section is not root and section.title and section.blocks:
+                assert section.title in lesson_titles, (prefix, section.title)
+            assert has_text or not section.blocks
+
+
+def test_no_lesson_of_the_seeds_keeps_a_reader_prompt():
+    prompt = re.compile(r"阅读前|閱讀前|先思考|读前思考")
+    for prefix in SEEDS:
+        _, lessons = seed_lessons(prefix)
+        assert not [lesson.title for lesson in lessons if prompt.search(lesson.body)], prefix
+
+
+def test_heading_mixing_latin_and_chinese_is_found():
+    blocks = [Paragraph(BODY), Paragraph("前言:“精英销售”VS“流程型销售”"), Paragraph(BODY + BODY)]
+
+    root = build_sections(blocks, structured=False)
+
+    assert titles(root.children) == ["前言:“精英销售”VS“流程型销售”"]
