@@ -12,6 +12,8 @@ from kb.settings import Settings
 from kb.textnorm import FOLD_VERSION, fold_script
 
 if TYPE_CHECKING:
+    import scipy.sparse
+
     from kb.catalog import Catalog
 
 BATCH_SIZE = 16

@@ -6,6 +6,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from kb.catalog import Catalog
 from kb.domain import Chunk, Lesson, SearchFilters, SearchResult
 from kb.embedding import CachedEmbedder, Embedder, fingerprint

@@ -7,7 +7,6 @@ server on loopback (the ``backend`` fixture runs each test against both).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -17,7 +16,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import chromadb
 import httpx
 import pytest
 import yaml

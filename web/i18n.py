@@ -216,10 +216,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "search.filters": ("筛选", "Filters"),
     "search.apply": ("应用筛选", "Apply filters"),
     "search.from": ("出自", "from"),
-    "search.weak": (
-        "知识库里没有真正切题的经验。下面只是最接近的几条，仅供参考。",
-        "The knowledge base has no lesson that really answers this. Below are only the nearest ones.",
-    ),
     "search.no_results": ("没有找到相关经验。可以换个说法、去掉筛选条件，或看看下面的主题。", "No lessons found. Try other words, fewer filters, or one of the topics below."),
     "search.browse": ("符合筛选条件的经验", "Lessons matching the filters"),
     "search.no_lessons": ("没有符合这些筛选条件的经验。", "No lessons match these filters."),
