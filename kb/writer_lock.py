@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,34 +24,41 @@ class Holder:
     since: str
 
 
+# flock belongs to an open file, so a second open in this process would wait for the first: the lock
+# is taken once per process and data dir, and shared by every WriterLock of that process (for example
+# a server's workspace and a test's, or two lifespans of one app).
+_taken: dict[Path, list[int]] = {}  # lock file → [fd, how many holders in this process]
+_taken_guard = threading.Lock()
+
+
 class WriterLock:
-    """Reentrant within a process; ``held`` tells whether this process may write vectors now."""
+    """Reentrant within a process; ``held`` tells whether this holder may write vectors now."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / "writer.lock"
-        self._fd: int | None = None
+        self.path = (Path(data_dir) / "writer.lock").absolute()
         self._depth = 0
-        self.role: str | None = None
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._depth > 0
 
     def try_acquire(self, role: str) -> bool:
-        if self._fd is not None:
+        with _taken_guard:
+            entry = _taken.get(self.path)
+            if entry is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    return False
+                os.ftruncate(fd, 0)
+                os.write(fd, json.dumps({"pid": os.getpid(), "role": role, "since": time.strftime("%Y-%m-%dT%H:%M:%S")}).encode())
+                entry = _taken[self.path] = [fd, 0]
+            entry[1] += 1
             self._depth += 1
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "role": role, "since": time.strftime("%Y-%m-%dT%H:%M:%S")}).encode())
-        self._fd, self._depth, self.role = fd, 1, role
-        return True
 
     def acquire(self, role: str, *, on_wait: Callable[[Holder | None], None] | None = None, poll_s: float = 0.5) -> None:
         """Wait until this process holds the lock; ``on_wait`` is told once who holds it."""
@@ -62,15 +70,17 @@ class WriterLock:
             time.sleep(poll_s)
 
     def release(self) -> None:
-        if self._fd is None:
-            return
-        self._depth -= 1
-        if self._depth > 0:
-            return
-        fd, self._fd, self.role = self._fd, None, None
-        os.ftruncate(fd, 0)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        with _taken_guard:
+            if self._depth == 0:
+                return
+            self._depth -= 1
+            entry = _taken[self.path]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _taken[self.path]
+                os.ftruncate(entry[0], 0)
+                fcntl.flock(entry[0], fcntl.LOCK_UN)
+                os.close(entry[0])
 
     def holder(self) -> Holder | None:
         """Who holds the lock, as it wrote itself into the file (None when free or unreadable)."""
