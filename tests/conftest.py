@@ -84,11 +84,11 @@ def hash_ingestor(settings: Settings):
     """An Ingestor on a tmp data dir whose embedder is HashEmbedder, for logic that does not depend on meaning."""
     from ingest.pipeline import Ingestor
     from ingest.tagging import Tagger, load_taxonomy
-    from kb.catalog import Catalog
     from kb.embedding import CachedEmbedder
-    from kb.vector_index import VectorIndex
+    from kb.vector_sync import VectorSync
 
-    catalog = Catalog(settings.catalog_path)
-    embedder = CachedEmbedder(HashEmbedder(), catalog)
-    yield Ingestor(settings, catalog, VectorIndex(settings), embedder, Tagger(load_taxonomy(settings.taxonomy_path), embedder))
-    catalog.close()
+    workspace = Workspace(settings)
+    embedder = CachedEmbedder(HashEmbedder(), workspace.catalog)
+    vectors = VectorSync(workspace.catalog, workspace.index, embedder, workspace.lock)
+    yield Ingestor(settings, workspace.catalog, vectors, Tagger(load_taxonomy(settings.taxonomy_path), embedder))
+    workspace.close()
