@@ -128,6 +128,12 @@ class Searcher:
         best_chunks: dict[str, list[str]] = {}
         for chunk_id in sorted(chunks, key=lambda cid: -chunk_scores.get(cid, 0.0)):
             best_chunks.setdefault(chunks[chunk_id].lesson_id, []).append(chunk_id)
+        # A query that is a lesson's title, word for word, names that lesson as surely as a quotation.
+        titled = self.catalog.get_lessons([lid for lid in evidence.titles if lid in best_chunks]) if quoted else {}
+        for lesson_id, lesson in titled.items():
+            if compact(lesson.title) == quoted and lesson_id not in quoting:
+                chunk_scores[best_chunks[lesson_id][0]] += QUOTE_BONUS
+                quoting.add(lesson_id)
         # A lesson scores as its best chunk, plus its title's match (normalised like the other signals).
         title_ids = list(evidence.titles)
         title_scores = dict(zip(title_ids, minmax(np.array([evidence.titles[t] for t in title_ids]))))
