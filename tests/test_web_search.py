@@ -102,8 +102,9 @@ def test_filters_limit_the_results(client, workspace):
 
 def test_filter_choices_come_from_the_catalog_and_the_taxonomy(client, workspace):
     html = client.get("/").text
-    assert '<option value="healthcare">healthcare</option>' in html
-    assert '<option value="retail">retail</option>' in html
+    # Industries of the taxonomy are named in the reader's language; others keep their own name.
+    assert '<option value="healthcare">医疗</option>' in html
+    assert '<option value="retail">' in html
     assert '<option value="decision-chain-coach">决策链与教练</option>' in html
     for document in workspace.catalog.list_documents():
         assert f'<option value="{document.id}">' in html
@@ -181,7 +182,8 @@ def test_api_search_answers_search_result_json_items(client, workspace):
     response = client.get("/api/search", params={"q": "培养教练", "k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"results"}
+    assert set(body) == {"results", "weak"}
+    assert body["weak"] is False
     assert len(body["results"]) == 3
     expected = [r.to_json() for r in workspace.searcher.search("培养教练", k=3)]
     assert body["results"] == expected
