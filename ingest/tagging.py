@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,13 +38,18 @@ class Tag:
         return f"{self.name} {self.name_en}：{self.description} {'、'.join(self.keywords)}"
 
 
-def load_taxonomy(path: Path) -> list[Tag]:
+def read_taxonomy_file(path: Path) -> Any:
+    """The taxonomy file's YAML; an unreadable or invalid file is a BadFileError naming it."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise BadFileError(path, f"cannot read the taxonomy: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         raise BadFileError(path, f"invalid YAML: {exc}") from exc
+
+
+def load_taxonomy(path: Path) -> list[Tag]:
+    data = read_taxonomy_file(path)
     tags = []
     for index, entry in enumerate(data.get("tags") or []):
         if not isinstance(entry, dict) or not entry.get("id") or not entry.get("name"):
@@ -86,12 +93,7 @@ class Facets:
 
     @classmethod
     def load(cls, path: Path) -> "Facets":
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise BadFileError(path, f"cannot read the taxonomy: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
-            raise BadFileError(path, f"invalid YAML: {exc}") from exc
+        data = read_taxonomy_file(path)
         entries: dict[str, list[Facet]] = {}
         for field, section in FACET_SECTIONS.items():
             entries[field] = []
