@@ -36,6 +36,9 @@ def drop_shared_paragraphs(
     hashes = {id(block): digest for block in blocks if isinstance(block, Paragraph) and (digest := paragraph_hash(block.text))}
     shared = catalog.paragraphs_kept_elsewhere(source, document_id, list(dict.fromkeys(hashes.values())))
     kept = [block for block in blocks if hashes.get(id(block)) not in shared]
+    if not any(isinstance(block, Paragraph) for block in kept):
+        # Every paragraph is also elsewhere: the document is a copy (or a translation), not boilerplate.
+        kept, shared = blocks, set()
     records = {digest: (source, digest, digest not in shared) for digest in hashes.values()}
     return kept, list(records.values())
 

@@ -503,7 +503,7 @@ class Catalog:
     def pending_vectors(self, limit: int) -> list[VectorWork]:
         """The oldest queued vector work, with what an upsert needs: the chunk's text and filter fields."""
         rows = self.db.execute(
-            f"""
+            """
             SELECT o.seq, o.chunk_id, o.op, c.text, c.context, c.lesson_id, l.document_id, l.kind, l.outcome, l.industry,
                    (SELECT group_concat(tag, '\x1f') FROM lesson_tags t WHERE t.lesson_id = l.id) AS tag_list
             FROM vector_outbox o

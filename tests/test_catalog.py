@@ -16,7 +16,7 @@ def test_migrations_run_once_and_are_recorded(tmp_path: Path):
     Catalog(path).close()
     Catalog(path).close()  # opening again applies nothing twice
     db = sqlite3.connect(path)
-    assert [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY name")] == [name for name, _ in MIGRATIONS]
+    assert [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY rowid")] == [name for name, _ in MIGRATIONS]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

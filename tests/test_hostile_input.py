@@ -89,9 +89,9 @@ def test_a_single_1_mb_line_gives_bounded_chunks(tmp_path):
     workspace = Workspace(settings)
     try:
         data = line.read_bytes()
-        _, lessons, chunks = workspace.ingestor.prepare(line.resolve(), hashlib.sha256(data).hexdigest())
-        assert lessons and chunks
-        assert max(len(chunk.text) for chunk in chunks) <= settings.chunk_max_chars
+        prepared = workspace.ingestor.prepare(line.resolve(), hashlib.sha256(data).hexdigest())
+        assert prepared.lessons and prepared.chunks
+        assert max(len(chunk.text) for chunk in prepared.chunks) <= settings.chunk_max_chars
     finally:
         workspace.close()
 

@@ -39,8 +39,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, seeds_dir):
 
 
 def test_learned_before_finds_the_seed_lessons_a_review_paraphrases(workspace):
-    user = Accounts(workspace.catalog).add_user("rita", "rep", "rita-password-1")
-    document_id = submit_review(REVIEW, workspace.ingestor, workspace.settings.reviews_dir, author="rita", author_id=user.id)
+    Accounts(workspace.catalog).add_user("rita", "rep", "rita-password-1")
+    document_id = submit_review(REVIEW, workspace.ingestor, workspace.settings.reviews_dir, author="rita")
     similar = SimilarLessons(workspace.searcher)
     lessons = workspace.catalog.lessons_of_document(document_id)
     assert len(lessons) == 2
@@ -54,5 +54,5 @@ def test_learned_before_finds_the_seed_lessons_a_review_paraphrases(workspace):
 
     # The same review again by the same author is refused, naming the first.
     with pytest.raises(DuplicateReviewError) as refused:
-        submit_review(REVIEW, workspace.ingestor, workspace.settings.reviews_dir, author="rita", author_id=user.id)
+        submit_review(REVIEW, workspace.ingestor, workspace.settings.reviews_dir, author="rita")
     assert refused.value.document_id == document_id

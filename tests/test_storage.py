@@ -10,6 +10,7 @@ import json
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from kb.accounts import Accounts
+from kb.catalog import Catalog
 from kb.lesson_sets import LessonSets
 from kb.settings import Settings
 from kb.workspace import Workspace
@@ -352,9 +354,9 @@ def test_import_of_a_broken_export_names_the_file_and_writes_nothing(tmp_path: P
 
 def test_a_data_dir_of_a_newer_version_is_refused_by_name(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    Catalog(data_dir / "catalog.sqlite").close()
     assert kb(data_dir, "stats", "--json").returncode == 0
-    import sqlite3
-
     with sqlite3.connect(data_dir / "catalog.sqlite") as db:
         db.execute("INSERT INTO migrations (name, applied_at) VALUES ('999_from_the_future', 'now')")
     result = kb(data_dir, "stats")

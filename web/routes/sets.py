@@ -110,7 +110,8 @@ def _confirmation(request: Request, lesson_set: LessonSet) -> str | None:
         ids = params.getlist(action)
         if not ids:
             continue
-        titles = [lesson.title for lesson in catalog.get_lessons(ids).values()]
+        found = catalog.get_lessons(ids)
+        titles = [found[one].title for one in ids if one in found]
         if not titles:
             return None
         message = translate(f"set.done.{action}", lang).format(n=len(titles), titles=("、" if lang == "zh" else ", ").join(f"“{t}”" for t in titles))
