@@ -13,13 +13,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from kb.domain import Chunk, Document, Lesson, SearchFilters, VectorWork
 from kb.errors import StoreError
 from kb.textnorm import tokenize
+
+if TYPE_CHECKING:  # numpy loads where vectors are read or written, not for every command
+    import numpy as np
 
 
 _M001_CORE = """
@@ -813,6 +814,8 @@ class Catalog:
     # --- embedding cache ----------------------------------------------------------------
 
     def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        import numpy as np
+
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), 500):
@@ -825,6 +828,8 @@ class Catalog:
         return found
 
     def store_embeddings(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        import numpy as np
+
         self.db.executemany(
             "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
             [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],

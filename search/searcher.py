@@ -6,8 +6,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from kb.catalog import Catalog
-from kb.domain import Chunk, Lesson, SearchFilters, SearchResult
+from kb.domain import MAX_K, Chunk, Lesson, SearchFilters, SearchResult
 from kb.embedding import CachedEmbedder, Embedder, fingerprint
 from kb.textnorm import compact, fold, split_sentences
 from kb.vector_index import VectorIndex
@@ -23,7 +25,6 @@ CANDIDATES = 100
 # A query that quotes this many letters or characters of a chunk verbatim is a quotation of it.
 MIN_QUOTE_CHARS = 10
 QUOTE_BONUS = 1.0
-MAX_K = 100
 
 
 class Results(list):

@@ -28,3 +28,32 @@ def test_the_corpus_has_reviews_playbooks_english_and_a_zipf_shaped_vocabulary()
     assert counts[0] > 20 * max(counts[-1], 1)  # the head of the ranking is far more frequent than its tail
     queries = corpus.queries(40)
     assert any(filters for _, filters in queries) and any(q.isascii() for q, _ in queries)
+
+
+def _bench(args: list[str], tmp_path):
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "unused"), "bench", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_bench_ingest_prints_its_measurements_as_json(tmp_path):
+    report = _bench(["ingest", "--chunks", "60", "--synthetic-vectors", "--work-dir", str(tmp_path / "b")], tmp_path)
+    assert report["synthetic_vectors"] is True and report["vectors"].startswith("synthetic")
+    assert report["chunks"] > 30 and report["failed_files"] == 0
+    assert report["unchanged_files"] == report["files"]  # the second pass found every file unchanged
+    assert report["chunks_per_s"] > 0 and report["embedder_chunks_per_s"] > 0
+    assert set(report["views_chunks_per_s"]) == {"sparse", "use"}
+
+
+def test_bench_search_answers_in_process_over_http_and_beside_its_peers(tmp_path):
+    report = _bench(["search", "--chunks", "60", "--queries", "9", "--work-dir", str(tmp_path / "b")], tmp_path)
+    assert report["queries"] == 9 and report["chunks"] > 30
+    for key in ("p50_ms", "p95_ms", "p99_ms", "filtered_p95_ms", "http_p95_ms", "concurrent8_p95_ms", "peak_rss_mb"):
+        assert report[key] > 0, key
+    assert {"chroma_p95_ms", "chroma_filtered_p95_ms", "bm25s_p95_ms"} <= set(report["peers"])
+    # a second run reuses the base it built
+    assert (tmp_path / "b" / "bench-base.json").is_file()

@@ -122,7 +122,7 @@ class Corpus:
         rng = np.random.default_rng(self.seed + 1)
         made, number = 0, 0
         while made < chunks:
-            sections = int(min(rng.integers(6, 16), chunks - made))
+            sections = int(rng.integers(6, 16))
             english = rng.random() < 0.15
             if rng.random() < 0.7:
                 file = self._review(rng, number, sections, english)
