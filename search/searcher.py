@@ -71,6 +71,10 @@ class Searcher:
         self.calibration = calibration
         self.facets = facets or Facets({})
 
+    def warm_up(self) -> None:
+        """Answer one query, so that what a first query loads (indexes, dictionaries, engines) is loaded now."""
+        self.search("预热 warm-up 客户")
+
     def parse(self, raw: str) -> Query:
         return parse_query(raw, self.glossary)
 

@@ -57,3 +57,21 @@ def test_bench_search_answers_in_process_over_http_and_beside_its_peers(tmp_path
     assert {"chroma_p95_ms", "chroma_filtered_p95_ms", "bm25s_p95_ms"} <= set(report["peers"])
     # a second run reuses the base it built
     assert (tmp_path / "b" / "bench-base.json").is_file()
+
+
+def test_a_fresh_server_has_its_indexes_in_memory_before_its_first_request(tmp_path):
+    from kb.settings import Settings
+    from kb.workspace import Workspace
+    from web_support import kb_client, write_corpus
+
+    settings = Settings(data_dir=tmp_path / "data")
+    writer = Workspace(settings)
+    with writer.writing("test"):
+        assert not writer.ingestor.ingest([write_corpus(tmp_path / "corpus")]).failed
+    writer.close()
+    with kb_client(settings, users=()) as client:
+        workspace = client.app.state.workspace
+        signals = workspace.searcher.signals
+        # loaded in the lifespan: the first request finds BM25 and the views' matrices built for the current chunks
+        assert signals.chunk_ids and signals._generation == workspace.catalog.chunk_generation()
+        assert client.get("/api/search", params={"q": "客户预算"}).json()["results"]
