@@ -666,6 +666,12 @@ class Catalog:
         for row in rows:
             yield _lesson(row)
 
+    def lesson_ids(self, filters: SearchFilters) -> set[str]:
+        """Ids of the lessons the filters let through (without loading the lessons)."""
+        where, params = lesson_filter_sql(filters)
+        rows = self.db.execute(f"SELECT DISTINCT l.id FROM lessons l JOIN documents d ON d.id = l.document_id WHERE {where}", params)
+        return {row[0] for row in rows}
+
     def set_lesson_tags(self, lesson_id: str, tags: Sequence[str]) -> None:
         with self.transaction():
             self.db.execute("DELETE FROM lesson_tags WHERE lesson_id = ?", (lesson_id,))

@@ -16,6 +16,7 @@ _CJK_RE = re.compile(f"[{CJK_CHAR}]")
 _SENTENCE_RE = re.compile(r"[^。！？!?；;…]*(?:[。！？!?；;…]+[”’」』）)\"']*|$)")
 # Splits after the space that follows an English sentence, so joining the pieces restores the text.
 _LATIN_SENTENCE_RE = re.compile(r"(?<=[a-zA-Z)\"'][.!?]\s)(?=[A-Z\"'(])")
+_NOT_ALNUM_RE = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
 _TOKEN_RE = re.compile(rf"[0-9a-z{CJK_CHAR}]", re.IGNORECASE)
 
 # Function words only: BM25's IDF weighs every other word, however common.
@@ -83,7 +84,7 @@ def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
 
 def compact(text: str) -> str:
     """Folded text with everything but letters and digits removed: for verbatim-quote matching."""
-    return "".join(ch for ch in fold(text) if ch.isalnum())
+    return _NOT_ALNUM_RE.sub("", fold(text))
 
 
 def split_sentences(text: str) -> list[str]:
