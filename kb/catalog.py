@@ -13,13 +13,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from kb.domain import Chunk, Document, Lesson, SearchFilters, VectorWork
 from kb.errors import StoreError
 from kb.textnorm import tokenize
+
+if TYPE_CHECKING:  # numpy loads where vectors are read or written, not for every command
+    import numpy as np
 
 
 _M001_CORE = """
@@ -665,6 +666,12 @@ class Catalog:
         for row in rows:
             yield _lesson(row)
 
+    def lesson_ids(self, filters: SearchFilters) -> set[str]:
+        """Ids of the lessons the filters let through (without loading the lessons)."""
+        where, params = lesson_filter_sql(filters)
+        rows = self.db.execute(f"SELECT DISTINCT l.id FROM lessons l JOIN documents d ON d.id = l.document_id WHERE {where}", params)
+        return {row[0] for row in rows}
+
     def set_lesson_tags(self, lesson_id: str, tags: Sequence[str]) -> None:
         with self.transaction():
             self.db.execute("DELETE FROM lesson_tags WHERE lesson_id = ?", (lesson_id,))
@@ -813,6 +820,8 @@ class Catalog:
     # --- embedding cache ----------------------------------------------------------------
 
     def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        import numpy as np
+
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), 500):
@@ -825,6 +834,8 @@ class Catalog:
         return found
 
     def store_embeddings(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        import numpy as np
+
         self.db.executemany(
             "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
             [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],

@@ -9,25 +9,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
-from ingest.crm import import_reviews as run_import
-from ingest.crm import parse_mapping
-from ingest.encoding import codec_name
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 from kb.accounts import ROLES, Accounts
-from kb.domain import OUTCOMES, SearchFilters, SearchResult
+from kb.domain import MAX_K, OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError, KbError, NotFoundError
 from kb.settings import Settings
 from kb.validation import bounded_int, label, valid_unicode
 from kb.workspace import Workspace
 from kb.writer_lock import Holder
-from search.searcher import MAX_K
 
 console = Console()
 err_console = Console(stderr=True)
@@ -97,6 +95,8 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
 @click.pass_obj
 def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding: str | None) -> None:
     """Ingest files and folders (.txt .md .html .docx .pdf .pptx)."""
+    from ingest.encoding import codec_name
+
     if encoding and codec_name(encoding) is None:
         raise BadFieldError("--encoding", f"unknown encoding {encoding!r} (try gb18030, big5, shift_jis, euc-kr, cp1251)")
     with _writing(workspace, "ingest"), _progress("ingest") as progress:
@@ -142,6 +142,9 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding:
 @click.pass_obj
 def import_reviews(workspace: Workspace, file: Path, mapping: str | None) -> None:
     """Import win/loss reviews from a CRM export (.csv or .xlsx), one review per row."""
+    from ingest.crm import import_reviews as run_import
+    from ingest.crm import parse_mapping
+
     report = run_import(file, workspace.ingestor, workspace.settings.reviews_dir, mapping=parse_mapping(mapping))
     for error in report.errors:
         err_console.print(f"[red]{escape(file.name)}[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
@@ -255,6 +258,8 @@ def lessons(workspace: Workspace, jsonl: bool, **filter_values: str | None) -> N
             }
             sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         return
+    from rich.table import Table
+
     table = Table("id", "title", "source", "tags", box=None)
     for lesson in workspace.catalog.iter_lessons(filters):
         table.add_row(lesson.id, lesson.title, lesson.source, ", ".join(lesson.tags))
@@ -282,6 +287,8 @@ def stats(workspace: Workspace, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({**counts, "model": workspace.index.model_fingerprint}, ensure_ascii=False))
         return
+    from rich.table import Table
+
     table = Table("what", "count", box=None)
     for key, value in counts.items():
         table.add_row(key.replace("_", " "), str(value))
@@ -381,7 +388,9 @@ def _writing(workspace: Workspace, role: str) -> Iterator[None]:
             err_console.print("the server has not finished yet; the work stays queued and it goes on", highlight=False)
 
 
-def _progress(label: str) -> Progress:
+def _progress(label: str) -> "Progress":
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
@@ -429,6 +438,8 @@ def user_add(workspace: Workspace, name: str, role: str, password: str | None) -
 @click.pass_obj
 def user_list(workspace: Workspace) -> None:
     """List accounts and their roles."""
+    from rich.table import Table
+
     table = Table("name", "role", box=None)
     for account in Accounts(workspace.catalog).list_users():
         table.add_row(account.name, account.role)
@@ -506,6 +517,8 @@ def token_list(workspace: Workspace, name: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([t.to_json() for t in tokens], ensure_ascii=False))
         return
+    from rich.table import Table
+
     table = Table("id", "user", "label", "created", "last used", box=None)
     for t in tokens:
         table.add_row(str(t.id), t.user, t.label, t.created_at, t.last_used_at or "never")
@@ -519,6 +532,79 @@ def token_revoke(workspace: Workspace, token_id: str) -> None:
     """Revoke a token by its id (see `kb token list`); it answers 401 from now on."""
     Accounts(workspace.catalog).revoke_token(token_id)
     console.print(f"token {token_id} revoked", highlight=False)
+
+
+@cli.group()
+def bench() -> None:
+    """Measure ingest and search on a generated corpus of any size (see docs/BENCHMARKS.md)."""
+
+
+def _bench_options(func):
+    for option in reversed(
+        [
+            click.option("--chunks", "chunks", default=20_000, show_default=True, type=click.IntRange(1), help="size of the generated corpus"),
+            click.option("--seed", default=0, show_default=True, help="seed of the generated corpus"),
+            click.option(
+                "--work-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=None,
+                help="where the corpus and its data dir go (kept; reused by bench search); default a temporary folder",
+            ),
+            click.option("--json", "as_json", is_flag=True, help="one JSON object"),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@contextmanager
+def _bench_dir(work_dir: Path | None) -> Iterator[Path]:
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        yield work_dir
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kb-bench-") as folder:
+        yield Path(folder)
+
+
+def _print_bench(report: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    table = Table("measure", "value", box=None)
+    for key, value in report.items():
+        table.add_row(key, json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value))
+    console.print(table)
+
+
+@bench.command("ingest")
+@_bench_options
+@click.option("--synthetic-vectors", is_flag=True, help="fill passage vectors from a hash of the text, so that kb's own cost shows")
+@click.pass_obj
+def bench_ingest(workspace: Workspace, chunks: int, seed: int, work_dir: Path | None, as_json: bool, synthetic_vectors: bool) -> None:
+    """First ingest and unchanged re-ingest of an N-chunk generated corpus; the engines' chunks/s beside them."""
+    from kb.bench.runner import bench_ingest as run
+
+    with _bench_dir(work_dir) as folder:
+        if (folder / "data").exists():
+            raise BadFieldError("--work-dir", f"{folder} already holds a bench base (data/): ingest needs an empty folder")
+        _print_bench(run(workspace.settings, folder, chunks, synthetic=synthetic_vectors, seed=seed), as_json)
+
+
+@bench.command("search")
+@_bench_options
+@click.option("--queries", default=200, show_default=True, type=click.IntRange(1), help="queries in the mixed load")
+@click.pass_obj
+def bench_search(workspace: Workspace, chunks: int, seed: int, work_dir: Path | None, as_json: bool, queries: int) -> None:
+    """Latency over an N-chunk base (synthetic vectors): in-process, filtered, HTTP, 8 clients; Chroma and bm25s beside."""
+    from kb.bench.runner import bench_search as run
+
+    with _bench_dir(work_dir) as folder:
+        _print_bench(run(workspace.settings, folder, chunks, queries=queries, seed=seed), as_json)
 
 
 def main() -> None:

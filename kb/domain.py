@@ -8,6 +8,8 @@ from typing import Any, Literal, Union
 
 LessonKind = Literal["playbook", "review"]
 OUTCOMES = ("win", "loss", "no-decision", "unknown")
+# The most lessons one search returns.
+MAX_K = 100
 
 # Review front-matter fields that lessons inherit as filterable metadata.
 REVIEW_FIELDS = (

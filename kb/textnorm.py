@@ -6,16 +6,17 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import jieba
-import opencc
+from typing import TYPE_CHECKING
 
-jieba.setLogLevel(60)
+if TYPE_CHECKING:
+    import opencc
 
 CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{CJK_CHAR}]")
 _SENTENCE_RE = re.compile(r"[^。！？!?；;…]*(?:[。！？!?；;…]+[”’」』）)\"']*|$)")
 # Splits after the space that follows an English sentence, so joining the pieces restores the text.
 _LATIN_SENTENCE_RE = re.compile(r"(?<=[a-zA-Z)\"'][.!?]\s)(?=[A-Z\"'(])")
+_NOT_ALNUM_RE = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
 _TOKEN_RE = re.compile(rf"[0-9a-z{CJK_CHAR}]", re.IGNORECASE)
 
 # Function words only: BM25's IDF weighs every other word, however common.
@@ -32,8 +33,19 @@ STOPWORDS = frozenset(
 
 
 @lru_cache(maxsize=1)
-def _t2s() -> opencc.OpenCC:
+def _t2s() -> "opencc.OpenCC":
+    import opencc
+
     return opencc.OpenCC("t2s.json")
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    """jieba, imported on first use: commands that never tokenise should not pay for it."""
+    import jieba
+
+    jieba.setLogLevel(60)
+    return jieba
 
 
 def to_simplified(text: str) -> str:
@@ -64,7 +76,7 @@ def has_cjk(text: str) -> bool:
 
 def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
     """Search-mode jieba tokens of the folded text, without punctuation or spaces."""
-    tokens = [t for t in jieba.cut_for_search(fold(text)) if _TOKEN_RE.search(t)]
+    tokens = [t for t in _jieba().cut_for_search(fold(text)) if _TOKEN_RE.search(t)]
     if drop_stopwords:
         tokens = [t for t in tokens if t not in STOPWORDS]
     return tokens
@@ -72,7 +84,7 @@ def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
 
 def compact(text: str) -> str:
     """Folded text with everything but letters and digits removed: for verbatim-quote matching."""
-    return "".join(ch for ch in fold(text) if ch.isalnum())
+    return _NOT_ALNUM_RE.sub("", fold(text))
 
 
 def split_sentences(text: str) -> list[str]:

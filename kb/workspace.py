@@ -11,13 +11,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from kb.catalog import Catalog
-from kb.embedding import CachedEmbedder, create_embedder, create_views
 from kb.settings import Settings
-from kb.vector_index import VectorIndex, forget_open_stores
-from kb.vector_sync import VectorSync, active_collection
 from kb.writer_lock import Holder, WriterLock
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # chromadb and the engines load only in the commands that use them
+    from kb.embedding import CachedEmbedder
+    from kb.vector_index import VectorIndex
+    from kb.vector_sync import VectorSync
     from ingest.pipeline import Ingestor
     from ingest.tagging import Facets
     from search.searcher import Searcher
@@ -32,11 +32,16 @@ class Workspace:
         return Catalog(self.settings.catalog_path)
 
     @cached_property
-    def index(self) -> VectorIndex:
+    def index(self) -> "VectorIndex":
+        from kb.vector_index import VectorIndex
+        from kb.vector_sync import active_collection
+
         return VectorIndex(self.settings, lambda: active_collection(self.catalog))
 
     def reopen_index(self) -> None:
         """Open the vector store anew (after its directory was replaced)."""
+        from kb.vector_index import forget_open_stores
+
         forget_open_stores()
         for name in ("index", "vectors", "ingestor", "searcher"):
             self.__dict__.pop(name, None)
@@ -46,7 +51,9 @@ class Workspace:
         return WriterLock(self.settings.data_dir)
 
     @cached_property
-    def vectors(self) -> VectorSync:
+    def vectors(self) -> "VectorSync":
+        from kb.vector_sync import VectorSync
+
         return VectorSync(self.catalog, self.index, self.embedder, self.lock)
 
     @contextmanager
@@ -68,7 +75,9 @@ class Workspace:
             self.lock.release()
 
     @cached_property
-    def embedder(self) -> CachedEmbedder:
+    def embedder(self) -> "CachedEmbedder":
+        from kb.embedding import CachedEmbedder, create_embedder
+
         return CachedEmbedder(create_embedder(self.settings), self.catalog)
 
     @cached_property
@@ -78,7 +87,9 @@ class Workspace:
         return Facets.load(self.settings.taxonomy_path)
 
     @cached_property
-    def views(self) -> list[CachedEmbedder]:
+    def views(self) -> list["CachedEmbedder"]:
+        from kb.embedding import CachedEmbedder, create_views
+
         return [CachedEmbedder(view, self.catalog) for view in create_views(self.settings)]
 
     @cached_property

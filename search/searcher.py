@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kb.catalog import Catalog
-from kb.domain import Chunk, Lesson, SearchFilters, SearchResult
+from kb.domain import MAX_K, Chunk, Lesson, SearchFilters, SearchResult
 from kb.embedding import CachedEmbedder, Embedder, fingerprint
 from kb.textnorm import compact, fold, split_sentences
 from kb.vector_index import VectorIndex
@@ -25,7 +25,6 @@ CANDIDATES = 100
 # A query that quotes this many letters or characters of a chunk verbatim is a quotation of it.
 MIN_QUOTE_CHARS = 10
 QUOTE_BONUS = 1.0
-MAX_K = 100
 
 
 class Results(list):
@@ -68,9 +67,13 @@ class Searcher:
         self.weights = weights
         self.max_chars = max_chars
         self.views = list(views)
-        self.signals = ChunkSignals(catalog, self.views)
+        self.signals = ChunkSignals(catalog, self.views, dense=embedder if isinstance(embedder, CachedEmbedder) else None)
         self.calibration = calibration
         self.facets = facets or Facets({})
+
+    def warm_up(self) -> None:
+        """Answer one query, so that what a first query loads (indexes, dictionaries, engines) is loaded now."""
+        self.search("预热 warm-up 客户")
 
     def parse(self, raw: str) -> Query:
         return parse_query(raw, self.glossary)
@@ -81,25 +84,27 @@ class Searcher:
         filters = self.facets.canonical_filters(filters or SearchFilters())
         self.signals.refresh()
         ids = self.signals.chunk_ids
-        allowed = np.ones(len(ids), dtype=bool)
-        document_ids = None
-        if not filters.is_empty():
-            document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
-            lesson_ids = {lesson.id for lesson in self.catalog.iter_lessons(filters)}
-            allowed = np.array([lid in lesson_ids for lid in self.signals.lesson_ids], dtype=bool)
+        allowed = self.signals.allowed(None if filters.is_empty() else self.catalog.lesson_ids(filters))
         terms = query_tokens(query)
         full = {"lexical": self.signals.lexical(terms)}
         for view in self.views:
             full[view.name] = self.signals.view(view.name, view.embed_query(query.text))
-        dense_hits = dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)
-        position = {cid: i for i, cid in enumerate(ids)}
-        chosen = {position[cid] for cid, _ in dense_hits if cid in position}
+        dense_scores = self.signals.dense(self.embedder.embed_query(query.text))
+        chosen: set[int] = set()
+        if dense_scores is None:  # the vectors are not all in memory: Chroma's nearest chunks
+            document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
+            dense_hits = dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)
+            position = {cid: i for i, cid in enumerate(ids)}
+            chosen = {position[cid] for cid, _ in dense_hits if cid in position}
+            dense = dict(dense_hits)
+        else:
+            dense_top = _top(dense_scores, allowed)
+            chosen.update(dense_top)
+            dense = {ids[i]: float(dense_scores[i]) for i in dense_top}
         for scores in full.values():
-            masked = np.where(allowed, scores, -np.inf)
-            chosen.update(int(i) for i in np.argsort(-masked)[:CANDIDATES] if allowed[i])
+            chosen.update(_top(scores, allowed))
         rows = sorted(chosen)
         signals = {name: scores[rows] for name, scores in full.items()}
-        dense = dict(dense_hits)
         floor = min(dense.values(), default=0.0)
         signals["dense"] = np.array([dense.get(ids[i], floor) for i in rows])
         tops = {name: float(scores.max()) for name, scores in signals.items() if scores.size and name != "lexical"}
@@ -157,6 +162,16 @@ class Searcher:
             results.append(result)
         results.weak = not results or (not quoting and self.calibration.weak(evidence.tops))
         return results
+
+
+def _top(scores: np.ndarray, allowed: np.ndarray, n: int = CANDIDATES) -> list[int]:
+    """Positions of the ``n`` best allowed scores."""
+    masked = np.where(allowed, scores, -np.inf)
+    if len(masked) > n:
+        masked_top = np.argpartition(-masked, n)[:n]
+    else:
+        masked_top = np.arange(len(masked))
+    return [int(i) for i in masked_top if allowed[i]]
 
 
 def _window(chunk: Chunk, siblings: dict[int, Chunk], scores: dict[str, float], max_chars: int) -> str:

@@ -35,7 +35,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.workspace = workspace
         # The server is the vector store's one writer while it runs; CLI writers queue work for it.
         workspace.lock.acquire("server", on_wait=lambda holder: log.warning("waiting for %s to finish writing", _who(holder)))
-        workspace.searcher  # open the engine and stores before the first request, not during it
+        # Load the engines, the in-memory indexes and Chroma's before the first request, not during it.
+        workspace.searcher.warm_up()
         stop = threading.Event()
         relay = threading.Thread(target=_relay, args=(workspace, stop), name="kb-vector-relay", daemon=True)
         relay.start()

@@ -1,0 +1,294 @@
+"""`kb bench ingest` and `kb bench search`: kb's own ingest and search costs at a chosen size, peers beside them.
+
+With synthetic vectors every passage vector (the engine's and each view's) is a cheap function of the text's
+hash, so ingest times kb's own work; queries are always embedded by the real engines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from kb.bench.synthetic import Corpus
+from kb.domain import SearchFilters
+from kb.settings import Settings
+from kb.workspace import Workspace
+
+SYNTHETIC_NOTE = "synthetic: passage vectors of the engine and of every view are drawn from a hash of the text; queries use the real engines"
+EMBED_SAMPLE = 16
+SERVER_START_S = 600
+
+
+def synthetic_passages(engine: object) -> Callable[[Sequence[str]], np.ndarray]:
+    """Make ``engine`` (an Embedder) answer passages with hash-seeded vectors; returns its real method."""
+    real = engine.embed_passages
+    sparse_dim = getattr(engine, "sparse_dim", None)
+
+    def embed_passages(texts: Sequence[str]) -> np.ndarray:
+        rows = np.zeros((len(texts), engine.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            rng = np.random.default_rng(int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little"))
+            if sparse_dim:  # packed (term ids, weights), as SparseE5View stores them
+                half = engine.dim // 2
+                rows[i, :half] = rng.integers(0, sparse_dim, half)
+                rows[i, half:] = rng.random(half, dtype=np.float32)
+            else:
+                vector = rng.standard_normal(engine.dim, dtype=np.float32)
+                rows[i] = vector / np.linalg.norm(vector)
+        return rows
+
+    engine.embed_passages = embed_passages
+    return real
+
+
+def open_workspace(settings: Settings, synthetic: bool) -> tuple[Workspace, dict[str, Callable]]:
+    """A workspace whose engines, with ``synthetic``, fill passage vectors from the text; the real methods by name."""
+    workspace = Workspace(settings)
+    real: dict[str, Callable] = {}
+    if synthetic:
+        for cached in [workspace.embedder, *workspace.views]:
+            real[cached.name] = synthetic_passages(cached.inner)
+    return workspace, real
+
+
+def warm_up(workspace: Workspace) -> None:
+    """Load the engines, the tagger's topic vectors and jieba's dictionary, so that timings start warm."""
+    from kb.textnorm import tokenize
+
+    workspace.ingestor
+    tokenize("预热 warm-up")
+    for cached in [workspace.embedder, *workspace.views]:
+        cached.embed_query("预热")
+
+
+def _percentiles(samples_s: Sequence[float]) -> dict[str, float | None]:
+    if not samples_s:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None}
+    ms = np.asarray(samples_s) * 1000
+    return {f"p{q}_ms": round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99)}
+
+
+def _chunks_per_s(embed: Callable[[Sequence[str]], np.ndarray], texts: list[str]) -> float | None:
+    if not texts:
+        return None
+    embed(texts[:2])  # the first call loads what the engine loads lazily
+    started = time.perf_counter()
+    embed(texts)
+    return round(len(texts) / (time.perf_counter() - started), 1)
+
+
+def bench_ingest(settings: Settings, work_dir: Path, chunks: int, *, synthetic: bool, seed: int = 0) -> dict:
+    """A first ingest of a generated corpus, then the unchanged re-ingest, and the engines' speed on its texts."""
+    corpus_dir, data_dir = work_dir / "corpus", work_dir / "data"
+    files = Corpus(seed).write(corpus_dir, chunks)
+    workspace, real = open_workspace(replace(settings, data_dir=data_dir), synthetic)
+    try:
+        warm_up(workspace)
+        with workspace.writing("bench"):
+            started = time.perf_counter()
+            first = workspace.ingestor.ingest([corpus_dir])
+            first_s = time.perf_counter() - started
+            started = time.perf_counter()
+            again = workspace.ingestor.ingest([corpus_dir])
+            again_s = time.perf_counter() - started
+        counts = workspace.catalog.counts()
+        rows = workspace.catalog.chunk_rows()
+        size = min(EMBED_SAMPLE, max(2, len(rows) // 50))  # the real engines take seconds per dozen chunks
+        sample = [r["text"] for r in rows[:: max(1, len(rows) // size)][:size]]
+        engines = [workspace.embedder, *workspace.views]
+        speeds = {c.name: _chunks_per_s(real.get(c.name, c.inner.embed_passages), sample) for c in engines}
+        failed = [f.path for f in first.files if f.status == "failed"]
+        return {
+            "chunks": counts["chunks"],
+            "files": len(files),
+            "failed_files": len(failed),
+            "lessons": counts["lessons"],
+            "distinct_terms": len({t for r in rows for t in (r["tokens"] or "").split()}),
+            "vectors": SYNTHETIC_NOTE if synthetic else f"real: {workspace.embedder.engine}:{workspace.embedder.model} and views {settings.views or 'none'}",
+            "synthetic_vectors": synthetic,
+            "seconds": round(first_s, 2),
+            "chunks_per_s": round(counts["chunks"] / first_s, 1),
+            "unchanged_reingest_s": round(again_s, 2),
+            "reingest_speedup": round(first_s / again_s, 1) if again_s else None,
+            "unchanged_files": again.count("unchanged"),
+            "embedder_chunks_per_s": speeds.get("dense"),
+            "embedder": f"{workspace.embedder.engine}:{workspace.embedder.model} on CPU, {len(sample)} chunks of this corpus",
+            "views_chunks_per_s": {name: speed for name, speed in speeds.items() if name != "dense"},
+            "sentence_transformers_chunks_per_s": None,
+            "gpu_chunks_per_s": None,
+            "gpu": "none on this machine",
+        }
+    finally:
+        workspace.close()
+
+
+def _ensure_base(settings: Settings, work_dir: Path, chunks: int, seed: int) -> dict:
+    """The N-chunk base with synthetic vectors under work_dir, built once and reused by later runs."""
+    marker = work_dir / "bench-base.json"
+    if marker.is_file():
+        built = json.loads(marker.read_text())
+        if built.get("requested") == chunks and built.get("seed") == seed:
+            return built
+    built = bench_ingest(settings, work_dir, chunks, synthetic=True, seed=seed)
+    built.update(requested=chunks, seed=seed)
+    marker.write_text(json.dumps(built))
+    return built
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> float:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=120) as response:
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status}")
+    return time.perf_counter() - started
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def _search_url(base: str, query: str, filters: dict[str, str]) -> str:
+    return f"{base}/api/search?" + urllib.parse.urlencode({"q": query, "k": 10, **filters})
+
+
+def bench_search(settings: Settings, work_dir: Path, chunks: int, *, queries: int = 200, seed: int = 0) -> dict:
+    """In-process and HTTP latencies over an N-chunk base, with plain Chroma and bm25s on the same data."""
+    import bm25s
+
+    from search.lexical import query_tokens
+    from search.query import parse_query
+
+    base = _ensure_base(settings, work_dir, chunks, seed)
+    settings = replace(settings, data_dir=work_dir / "data")
+    load = Corpus(seed).queries(queries)
+    workspace, _ = open_workspace(settings, synthetic=True)
+    try:
+        searcher = workspace.searcher
+        started = time.perf_counter()
+        searcher.search(load[0][0])
+        first_in_process_s = time.perf_counter() - started
+        plain, filtered = [], []
+        for query, filters in load:
+            started = time.perf_counter()
+            searcher.search(query, k=10, filters=SearchFilters(**filters))
+            (filtered if filters else plain).append(time.perf_counter() - started)
+        in_process = _percentiles(plain)
+        peers = _peers(workspace, searcher, load, bm25s, parse_query, query_tokens)
+    finally:
+        workspace.close()
+    http = _bench_http(settings, load)
+    return {
+        "chunks": base["chunks"],
+        "queries": len(load),
+        "vectors": SYNTHETIC_NOTE,
+        "first_in_process_ms": round(first_in_process_s * 1000, 1),
+        **in_process,
+        "filtered_p95_ms": _percentiles(filtered)["p95_ms"],
+        **http,
+        "peers": peers,
+    }
+
+
+def _peers(workspace: Workspace, searcher, load, bm25s, parse_query, query_tokens) -> dict:
+    """Plain Chroma top-50 (unfiltered and with the same filters) and bm25s over the same stored tokens."""
+    from kb.vector_index import chroma_where
+
+    collection = workspace.index.collection
+    vectors = [searcher.embedder.embed_query(query) for query, _ in load]
+    chroma, chroma_filtered = [], []
+    for vector, (_, filters) in zip(vectors, load):
+        where = chroma_where(SearchFilters(**filters))
+        started = time.perf_counter()
+        collection.query(query_embeddings=[vector], n_results=50, where=where, include=["distances"])
+        (chroma_filtered if where else chroma).append(time.perf_counter() - started)
+    rows = workspace.catalog.chunk_rows()
+    started = time.perf_counter()
+    bm25 = bm25s.BM25()
+    bm25.index([r["tokens"].split() for r in rows], show_progress=False)
+    build_s = time.perf_counter() - started
+    vocabulary = bm25.vocab_dict
+    lexical = []
+    for query, _ in load:
+        tokens = [t for t in query_tokens(parse_query(query, searcher.glossary)) if t in vocabulary]
+        started = time.perf_counter()
+        if tokens:
+            bm25.retrieve([tokens], k=50, show_progress=False)
+        lexical.append(time.perf_counter() - started)
+    return {
+        "chroma_p95_ms": _percentiles(chroma)["p95_ms"],
+        "chroma_p50_ms": _percentiles(chroma)["p50_ms"],
+        "chroma_filtered_p95_ms": _percentiles(chroma_filtered)["p95_ms"],
+        "bm25s_p95_ms": _percentiles(lexical)["p95_ms"],
+        "bm25s_p50_ms": _percentiles(lexical)["p50_ms"],
+        "bm25s_index_s": round(build_s, 2),
+    }
+
+
+def _bench_http(settings: Settings, load) -> dict:
+    """Start `kb serve` on the base, time its first and later answers, sequentially and with 8 clients."""
+    port = _free_port()
+    env = {**os.environ, "KB_DATA_DIR": str(settings.data_dir), "KB_VIEWS": settings.views, "KB_ENGINE": settings.engine, "KB_MODEL": settings.model}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kb", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"kb serve exited: {server.stderr.read().decode('utf-8', 'replace')[-2000:]}")
+            try:
+                _get(f"{base}/static/style.css")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"kb serve did not answer within {SERVER_START_S} s") from None
+                time.sleep(0.2)
+        urls = [_search_url(base, query, filters) for query, filters in load]
+        sequential = [_get(url) for url in urls]
+        with ThreadPoolExecutor(8) as pool:
+            concurrent = list(pool.map(_get, urls))
+        return {
+            "http_first_query_ms": round(sequential[0] * 1000, 1),
+            "http_hundredth_query_ms": round(sequential[min(99, len(sequential) - 1)] * 1000, 1),
+            "http_p50_ms": _percentiles(sequential)["p50_ms"],
+            "http_p95_ms": _percentiles(sequential)["p95_ms"],
+            "concurrent8_p50_ms": _percentiles(concurrent)["p50_ms"],
+            "concurrent8_p95_ms": _percentiles(concurrent)["p95_ms"],
+            "peak_rss_mb": _peak_rss_mb(server.pid),
+        }
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
