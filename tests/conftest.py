@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,8 @@ CORPUS_DIR = REPO_ROOT / "corpus"
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's KB_* settings or writes to ./data."""
-    for name in ("KB_DATA_DIR", "KB_ENGINE", "KB_MODEL", "KB_CHROMA_URL", "KB_PUBLIC_READ"):
-        monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name.upper().startswith("KB_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import asynccontextmanager
-from pathlib import Path
+from importlib.resources import files
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +22,7 @@ from ingest.reviews import ReviewValidationError
 from web.i18n import LANG_COOKIE, LANGUAGES
 from web.templating import create_templates, render
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = files("web") / "static"
 log = logging.getLogger("kb.web")
 
 
