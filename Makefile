@@ -19,8 +19,13 @@ $(VENV)/.test: pyproject.toml $(VENV)/.app
 	touch $@
 
 # Browser tests drive Debian's Chromium through Playwright (a browser download by Playwright would fail here).
+# Installing it needs root; without root this says so and the browser tests skip, naming what to install.
 /usr/bin/chromium:
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	else \
+		echo "Chromium is missing and installing it needs root: sudo apt-get install chromium fonts-noto-cjk (the browser tests skip until then)"; \
+	fi
 
 .PHONY: run test
 run: $(VENV)/.app
