@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,9 +56,6 @@ class ReviewInput:
     what_worked: str = ""
     what_went_wrong: str = ""
     next_actions: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _text(value: Any) -> str:

@@ -113,7 +113,7 @@ class CachedEmbedder:
         self.engine, self.model, self.dim = inner.engine, inner.model, inner.dim
         self.computed = 0
 
-    def embed_passages(self, texts: Sequence[str], progress: "callable | None" = None) -> np.ndarray:
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         key = fingerprint(self.inner)
         hashes = [text_hash(t) for t in texts]
         cached = self.catalog.cached_embeddings(key, hashes)
@@ -129,8 +129,6 @@ class CachedEmbedder:
             for j, i in enumerate(batch):
                 result[i] = vectors[j]
             self.computed += len(batch)
-            if progress:
-                progress(len(batch))
         return result
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -28,7 +28,7 @@ def normalise(raw: str) -> str:
 
 
 class Glossary:
-    """Groups of terms that mean the same, in English and Chinese; editable in corpus/glossary.yaml."""
+    """Groups of terms that mean the same, in English and Chinese; editable as glossary.yaml in the data dir (`kb taxonomy export`)."""
 
     def __init__(self, groups: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> None:
         self.groups = groups
