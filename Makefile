@@ -19,10 +19,19 @@ $(VENV)/.test: pyproject.toml $(VENV)/.app
 	touch $@
 
 # Browser tests drive Debian's Chromium through Playwright (a browser download by Playwright would fail here).
+# Installing it needs root; without root this says so and the browser tests skip, naming what to install.
 /usr/bin/chromium:
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	else \
+		echo "Chromium is missing and installing it needs root: sudo apt-get install chromium fonts-noto-cjk (the browser tests skip until then)"; \
+	fi
 
-.PHONY: run test
+# The message ids of code and templates, for translators (web/locale/<lang>/LC_MESSAGES/messages.po hold the texts).
+messages: $(VENV)/.app
+	$(VENV)/bin/pybabel extract -F babel.cfg -k translate -k _ --no-location -o web/locale/messages.pot .
+
+.PHONY: run test messages
 run: $(VENV)/.app
 	$(VENV)/bin/kb ingest corpus
 	$(VENV)/bin/kb serve

@@ -35,7 +35,6 @@ _NEXT = re.compile(r"^(下一步|后续行动|后续|next actions?|next steps?)$
 class ExtractedLessons:
     lessons: list[Lesson]
     summary: str = ""
-    sections_skipped: list[str] = field(default_factory=list)
 
 
 def lesson_id(document_id: str, heading_path: tuple[str, ...], occurrence: int) -> str:

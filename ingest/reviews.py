@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from collections.abc import Callable
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from kb.errors import BadFieldError, BadFileError, KbError
+from kb.errors import BadFieldError, BadFileError, KbError, Problem
 from kb.textnorm import compact
 from kb.validation import currency_code, finite_number, iso_date, valid_unicode
 
@@ -37,8 +37,9 @@ class ReviewValidationError(KbError):
     """Field errors of a submitted review, keyed by field name, shown beside the fields."""
 
     exit_code = 2
+    code = "invalid_review"
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    def __init__(self, errors: dict[str, Problem]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
 
@@ -61,9 +62,6 @@ class ReviewInput:
     what_went_wrong: str = ""
     next_actions: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
@@ -83,34 +81,38 @@ def _checked(errors: dict[str, str], name: str, check: Callable[[str, Any], Any]
     try:
         return check(name, value)
     except BadFieldError as exc:
-        errors[name] = exc.reason
+        errors[name] = exc.problem
         return None
+
+
+def _too_long(limit: int) -> Problem:
+    return Problem("too_long", f"must be at most {limit} characters", {"n": limit})
 
 
 def validate_review(data: dict[str, Any]) -> ReviewInput:
     """Check a submitted review; every problem is reported at once, by field."""
-    errors: dict[str, str] = {}
+    errors: dict[str, Problem] = {}
     outcome = _text(data.get("outcome")).lower()
     if outcome not in OUTCOME_CHOICES:
-        errors["outcome"] = f"choose one of: {', '.join(OUTCOME_CHOICES)}"
+        errors["outcome"] = Problem("choose_outcome", f"choose one of: {', '.join(OUTCOME_CHOICES)}")
     customer = _text(data.get("customer"))
     if not customer:
-        errors["customer"] = "is required (an anonymised name such as 华东某城商行 is fine)"
+        errors["customer"] = Problem("customer_required", "is required (an anonymised name such as 华东某城商行 is fine)")
     lessons = _split_lines(data.get("lessons"))
     if not lessons:
-        errors["lessons"] = "write at least one lesson learned, one per line"
+        errors["lessons"] = Problem("lessons_required", "write at least one lesson learned, one per line")
     elif len(lessons) > MAX_LESSONS:
-        errors["lessons"] = f"at most {MAX_LESSONS} lessons per review"
+        errors["lessons"] = Problem("too_many_lessons", f"at most {MAX_LESSONS} lessons per review", {"n": MAX_LESSONS})
     elif any(len(lesson) > LESSON_CHARS for lesson in lessons):
-        errors["lessons"] = f"each lesson must be at most {LESSON_CHARS} characters"
+        errors["lessons"] = Problem("lesson_too_long", f"each lesson must be at most {LESSON_CHARS} characters", {"n": LESSON_CHARS})
     short = {name: _text(data.get(name)) for name in ("title", "industry", "region", "currency", "stage", "close_date")}
     long = {name: _text(data.get(name)) for name in ("summary", "what_worked", "what_went_wrong", "next_actions")}
     for name, value in [*short.items(), ("customer", customer)]:
         if len(value) > SHORT_FIELD_CHARS:
-            errors[name] = f"must be at most {SHORT_FIELD_CHARS} characters"
+            errors[name] = _too_long(SHORT_FIELD_CHARS)
     for name, value in long.items():
         if len(value) > LONG_FIELD_CHARS:
-            errors[name] = f"must be at most {LONG_FIELD_CHARS} characters"
+            errors[name] = _too_long(LONG_FIELD_CHARS)
     deal_size = _checked(errors, "deal_size", finite_number, data.get("deal_size"))
     short["currency"] = _checked(errors, "currency", currency_code, short["currency"]) or ""
     short["close_date"] = _checked(errors, "close_date", iso_date, short["close_date"]) or ""
@@ -118,9 +120,9 @@ def validate_review(data: dict[str, Any]) -> ReviewInput:
         c.strip() for c in re.split(r"[,，;；\n]", _text(data.get("competitors"))) if c.strip()
     ]
     if len(competitors) > MAX_COMPETITORS:
-        errors["competitors"] = f"at most {MAX_COMPETITORS} competitors"
+        errors["competitors"] = Problem("too_many_competitors", f"at most {MAX_COMPETITORS} competitors", {"n": MAX_COMPETITORS})
     elif any(len(c) > SHORT_FIELD_CHARS for c in competitors):
-        errors["competitors"] = f"must be at most {SHORT_FIELD_CHARS} characters"
+        errors["competitors"] = _too_long(SHORT_FIELD_CHARS)
     for name in ReviewInput.__dataclass_fields__:
         _checked(errors, name, valid_unicode, data.get(name))
     if errors:
@@ -261,6 +263,8 @@ def _unescape(text: str) -> str:
 
 class DuplicateReviewError(KbError):
     """The author already submitted this review (same customer, same lessons): ``document_id`` is the first."""
+
+    code = "duplicate_review"
 
     def __init__(self, document_id: str) -> None:
         self.document_id = document_id

@@ -91,9 +91,9 @@ def _user(row) -> User:
 
 def _check_password(password: str) -> str:
     if len(password or "") < MIN_PASSWORD_CHARS:
-        raise BadFieldError("password", f"must have at least {MIN_PASSWORD_CHARS} characters")
+        raise BadFieldError("password", f"must have at least {MIN_PASSWORD_CHARS} characters", code="password_too_short", n=MIN_PASSWORD_CHARS)
     if len(password) > MAX_PASSWORD_CHARS:
-        raise BadFieldError("password", f"must have at most {MAX_PASSWORD_CHARS} characters")
+        raise BadFieldError("password", f"must have at most {MAX_PASSWORD_CHARS} characters", code="too_long", n=MAX_PASSWORD_CHARS)
     return password
 
 
@@ -107,12 +107,12 @@ class Accounts:
 
     def add_user(self, name: str, role: str, password: str) -> User:
         if not _NAME_RE.match(name or ""):
-            raise BadFieldError("name", "use 2–64 letters, digits, '.', '_', '-' or '@'")
+            raise BadFieldError("name", "use 2–64 letters, digits, '.', '_', '-' or '@'", code="user_name")
         if role not in ROLES:
-            raise BadFieldError("role", f"must be one of {', '.join(ROLES)}")
+            raise BadFieldError("role", f"must be one of {', '.join(ROLES)}", code="choose_role")
         _check_password(password)
         if self.get_user(name):
-            raise BadFieldError("name", f"a user named {name!r} already exists")
+            raise BadFieldError("name", f"a user named {name!r} already exists", code="user_exists", name=name)
         with self.catalog.transaction():
             cursor = self.db.execute(
                 "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
@@ -135,7 +135,7 @@ class Accounts:
 
     def set_role(self, name: str, role: str) -> User:
         if role not in ROLES:
-            raise BadFieldError("role", f"must be one of {', '.join(ROLES)}")
+            raise BadFieldError("role", f"must be one of {', '.join(ROLES)}", code="choose_role")
         user = self._existing(name)
         with self.catalog.transaction():
             self.db.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))

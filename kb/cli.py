@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,9 +19,10 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 from kb.accounts import ROLES, Accounts
+from kb.defaults import DEFAULT_FILES, default_file
 from kb.domain import MAX_K, OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError, KbError, NotFoundError
-from kb.settings import Settings
+from kb.settings import Settings, env_name
 from kb.validation import bounded_int, label, valid_unicode
 from kb.workspace import Workspace
 from kb.writer_lock import Holder
@@ -75,13 +75,12 @@ def _require_knowledge_base(workspace: Workspace) -> None:
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="KB_DATA_DIR",
     default=None,
     help="where the catalog and the vectors live (env KB_DATA_DIR, default ./data)",
 )
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None) -> None:
-    """kb — the sales experience knowledge base."""
+    """kb — the sales experience knowledge base. Settings come from KB_* variables; `kb config` shows them."""
     settings = Settings.from_env(data_dir=data_dir)
     workspace = Workspace(settings)
     ctx.obj = workspace
@@ -413,9 +412,47 @@ def serve(workspace: Workspace, host: str | None, port: int | None) -> None:
 
     from web.app import create_app
 
-    settings = replace(workspace.settings, host=host or workspace.settings.host, port=port or workspace.settings.port)
+    settings = workspace.settings.with_options(host=host, port=port)
     console.print(f"kb serving on http://{settings.host}:{settings.port}  (API docs at /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@cli.command()
+@click.pass_context
+def config(ctx: click.Context) -> None:
+    """Print the effective settings and where each comes from (default, environment or option)."""
+    settings: Settings = ctx.obj.settings
+    origins = Settings.origins(ctx.parent.params if ctx.parent else {})
+    for name in Settings.model_fields:
+        value, origin = getattr(settings, name), origins[name]
+        if name == "secret_key":
+            value = "(set)" if value else f"(generated in {settings.data_dir / 'secret_key'})"
+        elif name in ("taxonomy", "glossary") and value is None:
+            value = getattr(settings, f"{name}_path")
+            origin = "data dir copy" if value.parent == settings.data_dir else "packaged default"
+        click.echo(f"{env_name(name)}={'' if value is None else value}  # {origin}")
+
+
+@cli.group()
+def taxonomy() -> None:
+    """The tag taxonomy and the query glossary: packaged defaults, or the team's copies in the data dir."""
+
+
+@taxonomy.command("export")
+@click.option("--force", is_flag=True, help="overwrite copies that are already in the data dir")
+@click.pass_obj
+def taxonomy_export(workspace: Workspace, force: bool) -> None:
+    """Copy the packaged taxonomy.yaml and glossary.yaml into the data dir to edit them; the copies then win."""
+    data_dir = workspace.settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in DEFAULT_FILES:
+        target = data_dir / name
+        if target.exists() and not force:
+            console.print(f"kept {target} (it exists; --force overwrites it)", highlight=False)
+            continue
+        target.write_bytes(default_file(name).read_bytes())
+        console.print(f"wrote {target}", highlight=False)
+    console.print("edit them, then run `kb reindex` so that lessons are tagged with the new taxonomy", highlight=False)
 
 
 @cli.group()

@@ -238,7 +238,7 @@ class CachedEmbedder:
         """Cache keys of passage texts, as embed_passages stores them."""
         return [text_hash(fold_script(t)) for t in texts]
 
-    def embed_passages(self, texts: Sequence[str], progress: "callable | None" = None) -> np.ndarray:
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of the folded texts, from the cache where present."""
         key = fingerprint(self.inner)
         texts = [fold_script(t) for t in texts]
@@ -256,8 +256,6 @@ class CachedEmbedder:
             for j, i in enumerate(batch):
                 result[i] = vectors[j]
             self.computed += len(batch)
-            if progress:
-                progress(len(batch))
         return result
 
     def cache_passages(self, texts: Sequence[str]) -> None:

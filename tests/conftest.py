@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import hashlib
@@ -15,13 +16,15 @@ from kb.workspace import Workspace
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
 CORPUS_DIR = REPO_ROOT / "corpus"
+# The seeds are five real scraped articles kept beside the repository, not in it (see the README).
+NEEDS_SEEDS = f"needs the five shared seed articles at {SEEDS_DIR} (beside the repository, not part of it; see README)"
 
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's KB_* settings or writes to ./data."""
-    for name in ("KB_DATA_DIR", "KB_ENGINE", "KB_MODEL", "KB_CHROMA_URL", "KB_PUBLIC_READ"):
-        monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name.upper().startswith("KB_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
 
 
@@ -40,16 +43,21 @@ def workspace(settings: Settings):
 @pytest.fixture(scope="session")
 def seeds_dir() -> Path:
     if not SEEDS_DIR.is_dir():
-        pytest.skip(f"the shared seeds are not at {SEEDS_DIR}")
+        pytest.skip(NEEDS_SEEDS)
     return SEEDS_DIR
+
+
+def seed_path(name_prefix: str) -> Path:
+    """The seed file whose name starts with ``name_prefix``; the test skips, saying why, when the seeds are absent."""
+    matches = sorted(SEEDS_DIR.glob(f"{name_prefix}_*.txt"))
+    if not matches:
+        pytest.skip(f"{NEEDS_SEEDS}; seed {name_prefix}_*.txt is missing")
+    return matches[0]
 
 
 def seed_text(name_prefix: str) -> str:
     """The raw text of one seed file, for tests that check cleaning on real excerpts."""
-    matches = sorted(SEEDS_DIR.glob(f"{name_prefix}_*.txt"))
-    if not matches:
-        pytest.skip(f"seed {name_prefix} not found under {SEEDS_DIR}")
-    return matches[0].read_text(encoding="utf-8")
+    return seed_path(name_prefix).read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.tagging import Facets
+from kb.defaults import default_file
 from kb.domain import SearchFilters
 from kb.errors import BadFileError
 
@@ -13,7 +14,7 @@ from conftest import CORPUS_DIR
 
 @pytest.fixture(scope="module")
 def facets() -> Facets:
-    return Facets.load(CORPUS_DIR / "taxonomy.yaml")
+    return Facets.load(default_file("taxonomy.yaml"))
 
 
 def test_english_and_chinese_industry_names_are_one_facet(facets):

@@ -17,7 +17,7 @@ from kb.settings import Settings
 from kb.textnorm import tokenize
 from kb.workspace import Workspace
 
-from conftest import SEEDS_DIR
+from conftest import SEEDS_DIR, seed_path
 
 pytestmark = pytest.mark.slow
 
@@ -29,13 +29,6 @@ def write(directory: Path, name: str, text: str, encoding: str = "utf-8") -> Pat
     path = directory / name
     path.write_bytes(text.encode(encoding))
     return path
-
-
-def seed_path(prefix: str) -> Path:
-    matches = sorted(SEEDS_DIR.glob(f"{prefix}_*.txt"))
-    if not matches:
-        pytest.skip(f"seed {prefix} not found under {SEEDS_DIR}")
-    return matches[0]
 
 
 def document_of(ws: Workspace, path: Path):

@@ -14,7 +14,7 @@ from kb.settings import Settings
 from kb.textnorm import compact, fold, split_sentences, to_simplified, tokenize
 from kb.workspace import Workspace
 
-from conftest import SEEDS_DIR
+from conftest import seed_path
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +26,7 @@ def lesson_titled(ws: Workspace, title: str):
 
 
 def seed_name(prefix: str) -> str:
-    matches = sorted(SEEDS_DIR.glob(f"{prefix}_*.txt"))
-    if not matches:
-        pytest.skip(f"seed {prefix} not found")
-    return matches[0].name
+    return seed_path(prefix).name
 
 
 IRON_TRIANGLE = "铁三角的本质,是以客户为中心"

@@ -103,7 +103,9 @@ def test_unknown_lesson_is_a_404_page_and_404_json(client):
     assert "出错了" in page.text and "<html" in page.text
     api = client.get("/api/lessons/0000000000000000")
     assert api.status_code == 404
-    assert api.json() == {"error": {"status": 404, "message": "no lesson 0000000000000000", "fields": {}}}
+    assert api.json() == {
+        "error": {"status": 404, "code": "not_found", "message": "no lesson 0000000000000000", "fields": {}, "field_codes": {}}
+    }
 
 
 def test_unknown_url_is_the_same_404_page(client):

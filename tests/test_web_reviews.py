@@ -451,6 +451,14 @@ def test_api_validation_errors_come_back_by_field(app):
     error = response.json()["error"]
     assert error["status"] == 422
     assert set(error["fields"]) == {"outcome", "customer", "lessons", "close_date"}
+    # Programs read the stable codes, not the wording.
+    assert error["code"] == "invalid_review"
+    assert error["field_codes"] == {
+        "outcome": "choose_outcome",
+        "customer": "customer_required",
+        "lessons": "lessons_required",
+        "close_date": "date_format",
+    }
 
 
 def test_api_needs_a_rep(app):

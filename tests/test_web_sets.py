@@ -140,6 +140,7 @@ def test_api_refuses_bad_input_with_field_errors(app, lessons, trainer_headers):
     long_title = client.post("/api/sets", headers=trainer_headers, json={"title": "长" * 201})
     assert long_title.status_code == 422
     assert long_title.json()["error"]["fields"] == {"title": "is longer than 200 characters"}
+    assert long_title.json()["error"]["field_codes"] == {"title": "too_long"}
     assert client.post("/api/sets", headers=trainer_headers, json={"title": "  "}).status_code == 422
     assert client.post("/api/sets", headers=trainer_headers, json={}).status_code == 422
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from http import HTTPStatus
 from contextlib import asynccontextmanager
-from pathlib import Path
+from importlib.resources import files
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,17 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from kb.errors import BadFieldError, BadFileError, KbError, ModelMismatchError, NotFoundError, StoreError
+from kb.errors import BadFieldError, BadFileError, KbError, ModelMismatchError, NotFoundError, Problem, StoreError
 from kb.settings import Settings
 from kb.workspace import Workspace
 from kb.writer_lock import Holder
 from ingest.reviews import ReviewValidationError
-from web.i18n import LANG_COOKIE, LANGUAGES
+from web.i18n import LANG_COOKIE, LANGUAGES, field_error, language
 from web.security import install_security_headers
 from web.templating import create_templates, render
 from web.throttle import LoginThrottle
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = files("web") / "static"
 log = logging.getLogger("kb.web")
 
 
@@ -117,18 +118,38 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api") or request.url.path == "/openapi.json" or "application/json" in request.headers.get("accept", "")
 
 
-def _error_response(request: Request, status: int, message: str, fields: dict[str, str] | None = None):
-    """One error shape for the API and the pages: {"error": {"status", "message", "fields"}}."""
+def _error_response(request: Request, status: int, code: str, message: str, problems: dict[str, Problem] | None = None):
+    """One error shape for the API and the pages: {"error": {"status", "code", "message", "fields", "field_codes"}}.
+
+    ``code`` and ``field_codes`` are stable ids for programs; the messages are English for the API and
+    in the reader's language, where a field's problem has a translation, on the pages."""
+    problems = problems or {}
     if _wants_json(request):
-        return JSONResponse({"error": {"status": status, "message": message, "fields": fields or {}}}, status_code=status)
-    return render(request, "error.html", {"status": status, "message": message, "fields": fields or {}}, status_code=status)
+        body = {
+            "status": status,
+            "code": code,
+            "message": message,
+            "fields": {name: problem.text for name, problem in problems.items()},
+            "field_codes": {name: problem.code for name, problem in problems.items()},
+        }
+        return JSONResponse({"error": body}, status_code=status)
+    fields = {name: field_error(problem, language(request)) for name, problem in problems.items()}
+    return render(request, "error.html", {"status": status, "message": message, "fields": fields}, status_code=status)
+
+
+def _http_code(status: int) -> str:
+    """``not_found``, ``too_many_requests``…: the status's reason phrase as an id."""
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return f"http_{status}"
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KbError)
     async def kb_error(request: Request, exc: KbError):
-        fields = exc.errors if isinstance(exc, ReviewValidationError) else ({exc.field: exc.reason} if isinstance(exc, BadFieldError) else None)
-        return _error_response(request, _status_for(exc), str(exc), fields)
+        problems = exc.errors if isinstance(exc, ReviewValidationError) else ({exc.field: exc.problem} if isinstance(exc, BadFieldError) else None)
+        return _error_response(request, _status_for(exc), exc.code, str(exc), problems)
 
     # Starlette's own HTTPException (unknown URL, unreadable form) is the base of FastAPI's: one handler for both.
     @app.exception_handler(StarletteHTTPException)
@@ -137,9 +158,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             from fastapi.responses import RedirectResponse
 
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return _error_response(request, exc.status_code, str(exc.detail))
+        return _error_response(request, exc.status_code, _http_code(exc.status_code), str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        fields = {".".join(str(p) for p in error["loc"][1:]) or "request": error["msg"] for error in exc.errors()}
-        return _error_response(request, 422, "invalid request", fields)
+        problems = {".".join(str(p) for p in error["loc"][1:]) or "request": Problem(error["type"], error["msg"]) for error in exc.errors()}
+        return _error_response(request, 422, "invalid_request", "invalid request", problems)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 from fastapi import Request
@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from web.auth import csrf_token, current_user
 from web.i18n import language, translate
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATES_DIR = files("web") / "templates"
 
 # Lesson bodies are Markdown written by users and scraped articles: render it with raw HTML off.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")

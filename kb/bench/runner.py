@@ -17,7 +17,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +93,7 @@ def bench_ingest(settings: Settings, work_dir: Path, chunks: int, *, synthetic: 
     """A first ingest of a generated corpus, then the unchanged re-ingest, and the engines' speed on its texts."""
     corpus_dir, data_dir = work_dir / "corpus", work_dir / "data"
     files = Corpus(seed).write(corpus_dir, chunks)
-    workspace, real = open_workspace(replace(settings, data_dir=data_dir), synthetic)
+    workspace, real = open_workspace(settings.model_copy(update={"data_dir": data_dir}), synthetic)
     try:
         warm_up(workspace)
         with workspace.writing("bench"):
@@ -185,7 +184,7 @@ def bench_search(settings: Settings, work_dir: Path, chunks: int, *, queries: in
     from search.query import parse_query
 
     base = _ensure_base(settings, work_dir, chunks, seed)
-    settings = replace(settings, data_dir=work_dir / "data")
+    settings = settings.model_copy(update={"data_dir": work_dir / "data"})
     load = Corpus(seed).queries(queries)
     workspace, _ = open_workspace(settings, synthetic=True)
     try:

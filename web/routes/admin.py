@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from kb.accounts import Accounts, User
-from kb.errors import BadFieldError
+from kb.errors import BadFieldError, Problem
 from web.auth import require
 from web.i18n import field_error, language
 from web.templating import render
@@ -18,14 +18,14 @@ def _accounts(request: Request) -> Accounts:
     return Accounts(request.app.state.workspace.catalog)
 
 
-def _page(request: Request, *, done: bool = False, errors: dict[str, str] | None = None, status_code: int = 200):
+def _page(request: Request, *, done: bool = False, errors: dict[str, Problem] | None = None, status_code: int = 200):
     accounts = _accounts(request)
     lang = language(request)
     context = {
         "users": accounts.list_users(),
         "tokens": accounts.list_tokens(),
         "done": done,
-        "errors": {name: field_error(message, lang) for name, message in (errors or {}).items()},
+        "errors": {name: field_error(problem, lang) for name, problem in (errors or {}).items()},
     }
     return render(request, "admin_users.html", context, status_code=status_code)
 
@@ -42,7 +42,7 @@ def users_page(request: Request, done: bool = False, _: User = Depends(require("
 @router.post("/users/{name}/disable")
 def disable_user(request: Request, name: str, admin: User = Depends(require("admin"))):
     if name.casefold() == admin.name.casefold():
-        return _page(request, errors={"name": "you cannot disable your own account"}, status_code=422)
+        return _page(request, errors={"name": Problem("own_account", "you cannot disable your own account")}, status_code=422)
     _accounts(request).set_disabled(name, True)
     return _saved("users")
 
@@ -58,7 +58,7 @@ def set_password(request: Request, name: str, password: str = Form(""), _: User 
     try:
         _accounts(request).set_password(name, password)
     except BadFieldError as exc:
-        return _page(request, errors={exc.field: exc.reason}, status_code=422)
+        return _page(request, errors={exc.field: exc.problem}, status_code=422)
     return _saved("users")
 
 

@@ -54,9 +54,9 @@ async def _ingest_uploads(request: Request) -> list[UploadResult]:
     form = await request.form()
     uploads = [item for item in form.getlist(FILES_FIELD) if isinstance(item, UploadFile) and (item.filename or item.size)]
     if not uploads:
-        raise BadFieldError(FILES_FIELD, "choose at least one file")
+        raise BadFieldError(FILES_FIELD, "choose at least one file", code="choose_file")
     if len(uploads) > MAX_FILES:
-        raise BadFieldError(FILES_FIELD, f"at most {MAX_FILES} files at a time")
+        raise BadFieldError(FILES_FIELD, f"at most {MAX_FILES} files at a time", code="too_many_files", n=MAX_FILES)
     workspace = request.app.state.workspace
     limit = _max_bytes(request)
     results = []

@@ -28,7 +28,7 @@ from ingest.reviews import (
 )
 from kb.accounts import User
 from kb.domain import Document
-from kb.errors import NotFoundError
+from kb.errors import NotFoundError, Problem
 from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
 from web.i18n import field_error, language
@@ -138,7 +138,7 @@ def _lessons_json(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _duplicate_json(exc: DuplicateReviewError) -> JSONResponse:
     """409 in the app's error shape, with where the first copy lives."""
     url = f"/reviews/{exc.document_id}"
-    error = {"status": 409, "message": str(exc), "fields": {}, "document_id": exc.document_id, "url": url}
+    error = {"status": 409, "code": exc.code, "message": str(exc), "fields": {}, "field_codes": {}, "document_id": exc.document_id, "url": url}
     return JSONResponse({"error": error}, status_code=409, headers={"Location": url})
 
 
@@ -157,13 +157,13 @@ def _render_form(
     request: Request,
     *,
     values: dict[str, str],
-    errors: dict[str, str] | None = None,
+    errors: dict[str, Problem] | None = None,
     document: Document | None = None,
     duplicate_of: str | None = None,
     status_code: int = 200,
 ):
     lang = language(request)
-    errors = {name: field_error(message, lang) for name, message in (errors or {}).items()}
+    errors = {name: field_error(problem, lang) for name, problem in (errors or {}).items()}
     optional = [name for name in FORM_FIELDS if name not in REQUIRED_FIELDS]
     stages = list(STAGES)
     if values.get("stage") and values["stage"] not in {value for value, _ in STAGES}:

@@ -42,7 +42,7 @@ def _lesson_id(raw: str) -> str:
 
 
 def _errors(request: Request, exc: BadFieldError) -> dict[str, str]:
-    return {exc.field: field_error(exc.reason, language(request))}
+    return {exc.field: field_error(exc.problem, language(request))}
 
 
 def _render_sets(request: Request, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None, status_code: int = 200):
@@ -211,13 +211,13 @@ def add_set_item(
     local_next = next if next and _safe_next(next) == next else None
     try:
         if not lesson_ids:
-            raise BadFieldError("lesson_id", "choose at least one lesson")
+            raise BadFieldError("lesson_id", "choose at least one lesson", code="choose_lesson")
         for one in lesson_ids:
             sets.add_lesson(set_id, one, note)
     except BadFieldError as exc:
         if local_next:
             raise  # posted from another page: the error page says what went wrong
-        errors = {"add_note" if exc.field == "note" else "add": field_error(exc.reason, language(request))}
+        errors = {"add_note" if exc.field == "note" else "add": field_error(exc.problem, language(request))}
         values = {"add": lesson_ids[0] if len(lesson_ids) == 1 else "", "add_note": note}
         return _render_set(request, sets.get(set_id), item_errors=errors, item_values=values, q=q, status_code=422)
     if local_next:
@@ -246,7 +246,7 @@ def note_set_item(request: Request, set_id: int, lesson_id: str, note: str = For
     try:
         sets.set_note(set_id, lesson_id, note)
     except BadFieldError as exc:
-        errors = {lesson_id: field_error(exc.reason, language(request))}
+        errors = {lesson_id: field_error(exc.problem, language(request))}
         return _render_set(request, sets.get(set_id), item_errors=errors, item_values={lesson_id: note}, status_code=422)
     return _back_to(set_id, f"?{urlencode({'noted': lesson_id})}#item-{lesson_id}")
 
@@ -303,7 +303,7 @@ def api_update_set(request: Request, set_id: int, body: SetPatch) -> dict[str, A
     sets = _sets(request)
     current = sets.get(set_id)
     if body.lesson_ids is not None and sorted(body.lesson_ids) != sorted(item.lesson_id for item in current.items):
-        raise BadFieldError("lesson_ids", "must list every lesson of the set exactly once")  # before anything changes
+        raise BadFieldError("lesson_ids", "must list every lesson of the set exactly once", code="set_order")  # before anything changes
     if body.title is not None or body.audience is not None or body.description is not None:
         sets.update(set_id, title=body.title, audience=body.audience, description=body.description)
     if body.lesson_ids is not None:
