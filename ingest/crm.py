@@ -22,6 +22,7 @@ import yaml
 
 from ingest.encoding import decode_bytes
 from ingest.reviews import ReviewValidationError, review_markdown, validate_review
+from kb.domain import REQUIRED_REVIEW_FIELDS
 from kb.errors import BadFieldError, BadFileError, describe
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ DEFAULT_HEADERS: dict[str, tuple[str, ...]] = {
     "what_went_wrong": ("what went wrong", "做得不好的", "不足"),
     "next_actions": ("next steps", "next actions", "下一步", "后续行动"),
 }  # fmt: skip
-REQUIRED = ("outcome", "customer", "lessons")
 
 # How exports spell outcomes.
 _OUTCOMES = {
@@ -158,7 +158,7 @@ def resolve_columns(headers: list[str], mapping: dict[str, str], path: Path) -> 
                 columns[name] = folded.index(_fold(candidate))
                 taken.add(columns[name])
                 break
-    missing = [name for name in REQUIRED if name not in columns]
+    missing = [name for name in REQUIRED_REVIEW_FIELDS if name not in columns]
     if missing:
         raise BadFieldError(
             "--map",

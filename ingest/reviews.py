@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from kb.domain import OUTCOMES
 from kb.errors import BadFieldError, BadFileError, KbError, Problem
 from kb.textnorm import compact
 from kb.validation import currency_code, finite_number, iso_date, valid_unicode
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
     from kb.catalog import Catalog
 
-OUTCOME_CHOICES = ("win", "loss", "no-decision", "unknown")
 SHORT_FIELD_CHARS = 200
 LONG_FIELD_CHARS = 5000
 LESSON_CHARS = 1000
@@ -93,8 +93,8 @@ def validate_review(data: dict[str, Any]) -> ReviewInput:
     """Check a submitted review; every problem is reported at once, by field."""
     errors: dict[str, Problem] = {}
     outcome = _text(data.get("outcome")).lower()
-    if outcome not in OUTCOME_CHOICES:
-        errors["outcome"] = Problem("choose_outcome", f"choose one of: {', '.join(OUTCOME_CHOICES)}")
+    if outcome not in OUTCOMES:
+        errors["outcome"] = Problem("choose_outcome", f"choose one of: {', '.join(OUTCOMES)}")
     customer = _text(data.get("customer"))
     if not customer:
         errors["customer"] = Problem("customer_required", "is required (an anonymised name such as 华东某城商行 is fine)")
@@ -249,7 +249,7 @@ def read_review(path: Path) -> dict[str, Any]:
         "next_actions": fields.get("next_actions", ""),
         "author": _text(front.get("author")),
     }
-    if data["outcome"] in OUTCOME_CHOICES and data["customer"]:
+    if data["outcome"] in OUTCOMES and data["customer"]:
         generated = review_title(ReviewInput(outcome=data["outcome"], customer=data["customer"], lessons=[]))
         if data["title"] == generated:
             data["title"] = ""

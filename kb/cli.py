@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 from kb.accounts import ROLES, Accounts
 from kb.defaults import DEFAULT_FILES, default_file
-from kb.domain import MAX_K, OUTCOMES, SearchFilters, SearchResult
+from kb.domain import KINDS, MAX_K, OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError, KbError, NotFoundError
 from kb.settings import Settings, env_name
 from kb.validation import bounded_int, label, valid_unicode
@@ -35,7 +35,7 @@ MAX_FILTER_CHARS = 500
 def _filters_options(func):
     for option in reversed(
         [
-            click.option("--kind", type=click.Choice(["playbook", "review"]), help="only playbook or review lessons"),
+            click.option("--kind", type=click.Choice(KINDS), help="only playbook or review lessons"),
             click.option("--outcome", type=click.Choice(list(OUTCOMES)), help="only lessons of reviews with this outcome"),
             click.option("--tag", help="only lessons with this tag id"),
             click.option("--industry", help="only lessons of reviews in this industry"),

@@ -6,8 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
+# The domain's vocabulary, defined here once: forms, API, CLI choices and validation use these.
 LessonKind = Literal["playbook", "review"]
+KINDS: tuple[LessonKind, ...] = ("playbook", "review")
 OUTCOMES = ("win", "loss", "no-decision", "unknown")
+# What a win/loss review cannot be without (the form, the API and CRM imports ask for these).
+REQUIRED_REVIEW_FIELDS = ("outcome", "customer", "lessons")
 # The most lessons one search returns.
 MAX_K = 100
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from ingest.chunking import chunk_lesson
-from kb.domain import Chunk, Document, Lesson
+from kb.domain import KINDS, Chunk, Document, Lesson
 from kb.errors import StoreError
 from kb.workspace import Workspace
 
@@ -149,7 +149,7 @@ def _read_document(folder: Path, workspace: Workspace) -> tuple[tuple[Document, 
     meta = _read_yaml(meta_file, dict)
     for key, kind in (("id", str), ("path", str), ("title", str), ("format", str), ("kind", str), ("content_hash", str)):
         _field(meta, key, kind, meta_file)
-    if meta["kind"] not in ("playbook", "review"):
+    if meta["kind"] not in KINDS:
         raise StoreError(f"{meta_file}: kind must be playbook or review, not {meta['kind']!r}")
     document = Document(
         id=meta["id"],

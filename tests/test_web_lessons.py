@@ -51,7 +51,7 @@ def test_review_lesson_page_shows_the_review_fields(client, catalog):
     assert '<span class="badge loss">丢单</span>' in html
     for label, value in [
         ("客户", "&lt;script&gt;alert(1)&lt;/script&gt; 医院集团"),
-        ("行业", "healthcare"),
+        ("行业", "医疗"),  # the taxonomy's name of the facet, not its id
         ("区域", "华东"),
         ("项目金额", "1,200,000 CNY"),
         ("竞争对手", "竞品甲, 竞品乙"),

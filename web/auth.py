@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from fastapi import HTTPException, Request
 
-from kb.accounts import Accounts, User
+from kb.accounts import User
+from web.deps import get_accounts
 
 SESSION_ID = "sid"  # the server-side session in the catalog; the signed cookie holds only its id
 SESSION_CSRF = "csrf"
@@ -26,7 +27,7 @@ def current_user(request: Request) -> User | None:
     """The user of a bearer token or of the session cookie, or None for anonymous."""
     if hasattr(request.state, "user"):
         return request.state.user
-    accounts = Accounts(request.app.state.workspace.catalog)
+    accounts = get_accounts(request)
     token = bearer_token(request)
     user = None
     if token:
@@ -43,7 +44,7 @@ def current_user(request: Request) -> User | None:
 
 
 def login_session(request: Request, user: User) -> None:
-    accounts = Accounts(request.app.state.workspace.catalog)
+    accounts = get_accounts(request)
     if isinstance(request.session.get(SESSION_ID), str):
         accounts.end_session(request.session[SESSION_ID])
     request.session.clear()  # a new session id for a new login: no fixation
@@ -55,7 +56,7 @@ def login_session(request: Request, user: User) -> None:
 def logout_session(request: Request) -> None:
     """End the session in the catalog, so a copy of the cookie made before opens nothing."""
     if isinstance(request.session.get(SESSION_ID), str):
-        Accounts(request.app.state.workspace.catalog).end_session(request.session[SESSION_ID])
+        get_accounts(request).end_session(request.session[SESSION_ID])
     request.session.clear()
     request.state.user = None
 

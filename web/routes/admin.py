@@ -8,18 +8,14 @@ from fastapi.responses import RedirectResponse
 from kb.accounts import Accounts, User
 from kb.errors import BadFieldError, Problem
 from web.auth import require
+from web.deps import AccountsDep
 from web.i18n import field_error, language
 from web.templating import render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
-def _accounts(request: Request) -> Accounts:
-    return Accounts(request.app.state.workspace.catalog)
-
-
-def _page(request: Request, *, done: bool = False, errors: dict[str, Problem] | None = None, status_code: int = 200):
-    accounts = _accounts(request)
+def _page(request: Request, accounts: Accounts, *, done: bool = False, errors: dict[str, Problem] | None = None, status_code: int = 200):
     lang = language(request)
     context = {
         "users": accounts.list_users(),
@@ -35,34 +31,34 @@ def _saved(anchor: str) -> RedirectResponse:
 
 
 @router.get("/users")
-def users_page(request: Request, done: bool = False, _: User = Depends(require("admin"))):
-    return _page(request, done=done)
+def users_page(request: Request, accounts: AccountsDep, done: bool = False, _: User = Depends(require("admin"))):
+    return _page(request, accounts, done=done)
 
 
 @router.post("/users/{name}/disable")
-def disable_user(request: Request, name: str, admin: User = Depends(require("admin"))):
+def disable_user(request: Request, accounts: AccountsDep, name: str, admin: User = Depends(require("admin"))):
     if name.casefold() == admin.name.casefold():
-        return _page(request, errors={"name": Problem("own_account", "you cannot disable your own account")}, status_code=422)
-    _accounts(request).set_disabled(name, True)
+        return _page(request, accounts, errors={"name": Problem("own_account", "you cannot disable your own account")}, status_code=422)
+    accounts.set_disabled(name, True)
     return _saved("users")
 
 
 @router.post("/users/{name}/enable")
-def enable_user(request: Request, name: str, _: User = Depends(require("admin"))):
-    _accounts(request).set_disabled(name, False)
+def enable_user(request: Request, accounts: AccountsDep, name: str, _: User = Depends(require("admin"))):
+    accounts.set_disabled(name, False)
     return _saved("users")
 
 
 @router.post("/users/{name}/password")
-def set_password(request: Request, name: str, password: str = Form(""), _: User = Depends(require("admin"))):
+def set_password(request: Request, accounts: AccountsDep, name: str, password: str = Form(""), _: User = Depends(require("admin"))):
     try:
-        _accounts(request).set_password(name, password)
+        accounts.set_password(name, password)
     except BadFieldError as exc:
-        return _page(request, errors={exc.field: exc.problem}, status_code=422)
+        return _page(request, accounts, errors={exc.field: exc.problem}, status_code=422)
     return _saved("users")
 
 
 @router.post("/tokens/{token_id}/revoke")
-def revoke_token(request: Request, token_id: str, _: User = Depends(require("admin"))):
-    _accounts(request).revoke_token(token_id)
+def revoke_token(request: Request, accounts: AccountsDep, token_id: str, _: User = Depends(require("admin"))):
+    accounts.revoke_token(token_id)
     return _saved("tokens")

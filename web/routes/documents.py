@@ -12,8 +12,11 @@ from starlette.datastructures import UploadFile
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.uploads import SIZE_PROBLEMS, UploadResult, ingest_upload
 from kb.accounts import User
+from kb.catalog import Catalog
 from kb.errors import BadFieldError
+from kb.workspace import Workspace
 from web.auth import can_read, require
+from web.deps import CatalogDep, WorkspaceDep
 from web.sources import document_labels
 from web.templating import render
 
@@ -49,7 +52,7 @@ def limit_body(request: Request) -> None:
         raise HTTPException(status_code=413, detail=f"the upload is larger than {MAX_FILES} files of {request.app.state.settings.max_upload_mb} MB")
 
 
-async def _ingest_uploads(request: Request) -> list[UploadResult]:
+async def _ingest_uploads(request: Request, workspace: Workspace) -> list[UploadResult]:
     """Each uploaded file checked, stored and ingested in turn; one bad file does not stop the others."""
     form = await request.form()
     uploads = [item for item in form.getlist(FILES_FIELD) if isinstance(item, UploadFile) and (item.filename or item.size)]
@@ -57,7 +60,6 @@ async def _ingest_uploads(request: Request) -> list[UploadResult]:
         raise BadFieldError(FILES_FIELD, "choose at least one file", code="choose_file")
     if len(uploads) > MAX_FILES:
         raise BadFieldError(FILES_FIELD, f"at most {MAX_FILES} files at a time", code="too_many_files", n=MAX_FILES)
-    workspace = request.app.state.workspace
     limit = _max_bytes(request)
     results = []
     for upload in uploads:
@@ -71,8 +73,8 @@ async def _ingest_uploads(request: Request) -> list[UploadResult]:
 
 
 @router.get("/documents", dependencies=[Depends(can_read)], include_in_schema=False)
-def documents_page(request: Request):
-    return _page(request, results=None)
+def documents_page(request: Request, catalog: CatalogDep):
+    return _page(request, catalog, results=None)
 
 
 def _status(results: list[UploadResult]) -> int:
@@ -81,9 +83,9 @@ def _status(results: list[UploadResult]) -> int:
 
 
 @router.post("/documents", dependencies=[Depends(limit_body)], include_in_schema=False)
-async def upload_page(request: Request, _: User = Depends(require("trainer"))):
-    results = await _ingest_uploads(request)
-    return _page(request, results=results, status_code=_status(results))
+async def upload_page(request: Request, workspace: WorkspaceDep, _: User = Depends(require("trainer"))):
+    results = await _ingest_uploads(request, workspace)
+    return _page(request, workspace.catalog, results=results, status_code=_status(results))
 
 
 @router.post(
@@ -93,14 +95,14 @@ async def upload_page(request: Request, _: User = Depends(require("trainer"))):
     tags=["documents"],
     responses={413: {"description": "every file was over a size limit (upload size, or a .docx that inflates too far)"}},
 )
-async def api_upload(request: Request, _: User = Depends(require("trainer"))):
+async def api_upload(request: Request, workspace: WorkspaceDep, _: User = Depends(require("trainer"))):
     """Upload files (multipart field ``files``, trainer role): ``{"files": [{"name", "status", "lessons", "error"}]}``."""
-    results = await _ingest_uploads(request)
+    results = await _ingest_uploads(request, workspace)
     return JSONResponse({"files": [result.to_json() for result in results]}, status_code=_status(results))
 
 
-def _page(request: Request, results: list[UploadResult] | None, status_code: int = 200):
-    documents = request.app.state.workspace.catalog.list_documents()
+def _page(request: Request, catalog: Catalog, results: list[UploadResult] | None, status_code: int = 200):
+    documents = catalog.list_documents()
     reviews_dir = request.app.state.settings.reviews_dir.resolve()
     return render(
         request,

@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from kb.catalog import Catalog
 from kb.insights import Insights
 from web.auth import can_read
+from web.deps import CatalogDep, WorkspaceDep
 from web.charts import bar_chart, column_chart
 from web.i18n import language, translate, translate_value
 from web.taxonomy import tag_labels
@@ -19,9 +21,8 @@ router = APIRouter()
 TOP_QUERIES = 20
 
 
-def _numbers(request: Request) -> dict[str, Any]:
+def _numbers(catalog: Catalog) -> dict[str, Any]:
     """Every number the page shows; lessons without an outcome or industry (playbooks) are left out of those counts."""
-    catalog = request.app.state.workspace.catalog
     insights = Insights(catalog)
     return {
         "counts": catalog.counts(),
@@ -37,18 +38,18 @@ def _numbers(request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/insights", dependencies=[Depends(can_read)], tags=["insights"])
-def api_insights(request: Request):
+def api_insights(catalog: CatalogDep):
     """Counts by kind, outcome, industry, tag and month; the most frequent queries and the knowledge gaps."""
-    return _numbers(request)
+    return _numbers(catalog)
 
 
 @router.get("/insights", dependencies=[Depends(can_read)], include_in_schema=False)
-def insights_page(request: Request):
-    numbers = _numbers(request)
+def insights_page(request: Request, workspace: WorkspaceDep):
+    numbers = _numbers(workspace.catalog)
     lang = language(request)
     _ = lambda key: translate(key, lang)  # noqa: E731
     tags = tag_labels(request, lang)
-    facets = request.app.state.workspace.facets
+    facets = workspace.facets
 
     def labelled(counts: dict[str, int], prefix: str) -> list[tuple[str, int]]:
         return [(translate_value(prefix, key, lang), n) for key, n in counts.items()]

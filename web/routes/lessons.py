@@ -5,12 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
+from ingest.tagging import FACET_SECTIONS
 from kb.accounts import User
+from kb.catalog import Catalog
 from kb.domain import REVIEW_FIELDS, Lesson
 from kb.errors import NotFoundError
 from kb.lesson_sets import LessonSets
 from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
+from web.deps import CatalogDep, SearcherDep, WorkspaceDep
 from web.i18n import language
 from web.routes.login import _safe_next
 from web.sources import document_labels
@@ -22,18 +25,18 @@ router = APIRouter()
 RELATED = 5
 
 
-def _lesson(request: Request, lesson_id: str) -> Lesson:
-    lesson = request.app.state.workspace.catalog.get_lesson(lesson_id)
+def _lesson(catalog: Catalog, lesson_id: str) -> Lesson:
+    lesson = catalog.get_lesson(lesson_id)
     if lesson is None:
         raise NotFoundError(f"no lesson {lesson_id}")
     return lesson
 
 
 @router.get("/api/lessons/{lesson_id}", dependencies=[Depends(can_read)], tags=["lessons"])
-def api_lesson(request: Request, lesson_id: str):
+def api_lesson(lesson_id: str, catalog: CatalogDep, searcher: SearcherDep):
     """The lesson with its fields, and lessons of other documents that say something like it (``related``)."""
-    lesson = _lesson(request, lesson_id)
-    related = SimilarLessons(request.app.state.workspace.searcher).suggest(lesson, RELATED)
+    lesson = _lesson(catalog, lesson_id)
+    related = SimilarLessons(searcher).suggest(lesson, RELATED)
     return {
         "id": lesson.id,
         "title": lesson.title,
@@ -49,22 +52,27 @@ def api_lesson(request: Request, lesson_id: str):
 
 
 @router.get("/lessons/{lesson_id}", dependencies=[Depends(can_read)], include_in_schema=False)
-def lesson_page(request: Request, lesson_id: str, back: str = ""):
+def lesson_page(request: Request, workspace: WorkspaceDep, lesson_id: str, back: str = ""):
     """``back`` is the search the reader came from (a local URL): the page links back to it."""
-    workspace = request.app.state.workspace
-    lesson = _lesson(request, lesson_id)
+    lesson = _lesson(workspace.catalog, lesson_id)
     user = current_user(request)
+    lang = language(request)
+    # Industries and stages are taxonomy facets: shown by their name in the reader's language.
+    review_fields = [
+        (name, workspace.facets.label(name, value, lang) if name in FACET_SECTIONS and isinstance(value, str) else value)
+        for name, value in ((name, lesson.fields[name]) for name in REVIEW_FIELDS if name in lesson.fields and name != "currency")
+    ]
     return render(
         request,
         "lesson.html",
         {
             "lesson": lesson,
             "document": workspace.catalog.get_document(lesson.document_id),
-            "review_fields": [(name, lesson.fields[name]) for name in REVIEW_FIELDS if name in lesson.fields and name != "currency"],
+            "review_fields": review_fields,
             "related": SimilarLessons(workspace.searcher).suggest(lesson, RELATED),
             "sources": document_labels(workspace.catalog.list_documents()),
             "back": back if back and _safe_next(back) == back else None,
-            "tag_label": tag_labels(request, language(request)),
+            "tag_label": tag_labels(request, lang),
             "sets": LessonSets(workspace.catalog).list() if user and user.can("trainer") else [],
         },
     )

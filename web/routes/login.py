@@ -7,8 +7,8 @@ import math
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from kb.accounts import Accounts
 from web.auth import check_csrf, login_session, logout_session
+from web.deps import AccountsDep
 from web.throttle import LoginThrottle
 from web.templating import render
 
@@ -27,7 +27,7 @@ def login_page(request: Request, next: str = "/"):
 
 
 @router.post("/login", dependencies=[Depends(check_csrf)])
-def login(request: Request, name: str = Form(max_length=64), password: str = Form(max_length=200), next: str = Form("/")):
+def login(request: Request, accounts: AccountsDep, name: str = Form(max_length=64), password: str = Form(max_length=200), next: str = Form("/")):
     throttle: LoginThrottle = request.app.state.login_throttle
     client = request.client.host if request.client else "unknown"
     context = {"next": _safe_next(next), "name": name, "failed": True}
@@ -36,7 +36,7 @@ def login(request: Request, name: str = Form(max_length=64), password: str = For
         response = render(request, "login.html", {**context, "retry_minutes": math.ceil(wait / 60)}, status_code=429)
         response.headers["Retry-After"] = str(wait)
         return response
-    user = Accounts(request.app.state.workspace.catalog).authenticate(name, password)
+    user = accounts.authenticate(name, password)
     if user is None:
         throttle.failed(name, client)
         return render(request, "login.html", context, status_code=401)

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from ingest.reviews import (
     LONG_FIELD_CHARS,
     DuplicateReviewError,
-    OUTCOME_CHOICES,
     SHORT_FIELD_CHARS,
     ReviewInput,
     ReviewValidationError,
@@ -27,10 +26,11 @@ from ingest.reviews import (
     update_review,
 )
 from kb.accounts import User
-from kb.domain import Document
+from kb.domain import OUTCOMES, REQUIRED_REVIEW_FIELDS, Document
 from kb.errors import NotFoundError, Problem
 from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
+from web.deps import get_workspace
 from web.i18n import field_error, language
 from web.sources import document_labels
 from web.taxonomy import tag_labels
@@ -40,19 +40,7 @@ router = APIRouter()
 
 # The form has one field per ReviewInput field, in the same order.
 FORM_FIELDS = tuple(field.name for field in dataclass_fields(ReviewInput))
-REQUIRED_FIELDS = ("outcome", "customer", "lessons")
-# Stages are stored in Chinese, like the corpus; the label follows the interface language.
-STAGES = (
-    ("线索", "stage.lead"),
-    ("需求确认", "stage.discovery"),
-    ("方案", "stage.proposal"),
-    ("投标", "stage.bid"),
-    ("商务谈判", "stage.negotiation"),
-    ("签约", "stage.contract"),
-    ("交付", "stage.delivery"),
-)
 CURRENCIES = ("CNY", "USD", "EUR", "HKD", "JPY", "GBP")
-INDUSTRIES = ("金融", "医疗", "政府", "制造", "零售", "能源", "电信", "教育", "互联网")
 SIMILAR_PER_LESSON = 3
 
 
@@ -65,12 +53,8 @@ async def review_form(request: Request) -> dict[str, str]:
     return {name: str(form.get(name) or "") for name in FORM_FIELDS}
 
 
-def _workspace(request: Request):
-    return request.app.state.workspace
-
-
 def _review_document(request: Request, document_id: str) -> Document:
-    document = _workspace(request).catalog.get_document(document_id)
+    document = get_workspace(request).catalog.get_document(document_id)
     if document is None or document.kind != "review":
         raise NotFoundError(f"no review {document_id}")
     return document
@@ -82,7 +66,7 @@ def _may_edit(request: Request, user: User | None, document: Document) -> bool:
         return False
     if editable_review_path(document.path, request.app.state.settings.reviews_dir) is None:
         return False
-    return user.can("admin") or _workspace(request).catalog.review_author(document.id) == user.id
+    return user.can("admin") or get_workspace(request).catalog.review_author(document.id) == user.id
 
 
 def _editable_path(request: Request, user: User, document: Document) -> Path:
@@ -120,7 +104,7 @@ def _form_values(fields: dict[str, Any]) -> dict[str, str]:
 
 def _similar_lessons(request: Request, document_id: str) -> list[dict[str, Any]]:
     """Each lesson of the review with what other documents taught before ("learned before")."""
-    workspace = _workspace(request)
+    workspace = get_workspace(request)
     similar = SimilarLessons(workspace.searcher)
     return [
         {"lesson": lesson, "similar": similar.suggest(lesson, SIMILAR_PER_LESSON)}
@@ -164,10 +148,12 @@ def _render_form(
 ):
     lang = language(request)
     errors = {name: field_error(problem, lang) for name, problem in (errors or {}).items()}
-    optional = [name for name in FORM_FIELDS if name not in REQUIRED_FIELDS]
-    stages = list(STAGES)
-    if values.get("stage") and values["stage"] not in {value for value, _ in STAGES}:
-        stages.append((values["stage"], ""))  # a stage typed elsewhere (a corpus file, the API) is kept
+    optional = [name for name in FORM_FIELDS if name not in REQUIRED_REVIEW_FIELDS]
+    facets = get_workspace(request).facets
+    # Stages and industries are the taxonomy's, stored by their Chinese name like the corpus; labels follow the language.
+    stages = [(facet.name, facet.label(lang)) for facet in facets.entries.get("stage", [])]
+    if values.get("stage") and values["stage"] not in {value for value, _ in stages}:
+        stages.append((values["stage"], values["stage"]))  # a stage typed elsewhere (a corpus file, the API) is kept
     currencies = list(CURRENCIES)
     if values.get("currency") and values["currency"] not in currencies:
         currencies.append(values["currency"])
@@ -176,10 +162,10 @@ def _render_form(
         "errors": errors,
         "document": document,
         "action": f"/reviews/{document.id}/edit" if document else "/reviews",
-        "outcomes": OUTCOME_CHOICES,
+        "outcomes": OUTCOMES,
         "stages": stages,
         "currencies": currencies,
-        "industries": INDUSTRIES,
+        "industries": [facet.name for facet in facets.entries.get("industry", [])],
         "duplicate_of": duplicate_of,
         "open_details": any(values.get(name) for name in optional) or any(name in errors for name in optional),
         "short_chars": SHORT_FIELD_CHARS,
@@ -201,7 +187,7 @@ def create_review(request: Request, user: User = Depends(require("rep")), values
     settings = request.app.state.settings
     try:
         document_id = submit_review(
-            values, _workspace(request).ingestor, settings.reviews_dir, author=user.name
+            values, get_workspace(request).ingestor, settings.reviews_dir, author=user.name
         )
     except ReviewValidationError as exc:
         return _render_form(request, values=values, errors=exc.errors, status_code=422)
@@ -214,13 +200,14 @@ def create_review(request: Request, user: User = Depends(require("rep")), values
 def review_page(request: Request, document_id: str, submitted: bool = False, saved: bool = False):
     document = _review_document(request, document_id)
     fields = _stored_fields(request, document)
-    stage_labels = dict(STAGES)
+    facets = get_workspace(request).facets
+    stage = str(fields.get("stage") or "")
     context = {
         "document": document,
         "fields": fields,
-        "stage_key": stage_labels.get(str(fields.get("stage") or "")),
+        "stage_label": facets.label("stage", facets.canonical("stage", stage) or "", language(request)),
         "entries": _similar_lessons(request, document.id),
-        "sources": document_labels(_workspace(request).catalog.list_documents()),
+        "sources": document_labels(get_workspace(request).catalog.list_documents()),
         "can_edit": _may_edit(request, current_user(request), document),
         "tag_names": tag_labels(request, language(request)),
         "submitted": submitted,
@@ -243,7 +230,7 @@ def save_review(
     document = _review_document(request, document_id)
     path = _editable_path(request, user, document)
     try:
-        update_review(values, _workspace(request).ingestor, path)
+        update_review(values, get_workspace(request).ingestor, path)
     except ReviewValidationError as exc:
         return _render_form(request, values=values, errors=exc.errors, document=document, status_code=422)
     return RedirectResponse(f"/reviews/{document_id}?saved=1", status_code=303)
@@ -271,7 +258,7 @@ def api_create_review(
     The same review (customer and lessons) submitted again by its author is refused with 409 and the first's URL."""
     settings = request.app.state.settings
     try:
-        document_id = submit_review(payload, _workspace(request).ingestor, settings.reviews_dir, author=user.name)
+        document_id = submit_review(payload, get_workspace(request).ingestor, settings.reviews_dir, author=user.name)
     except DuplicateReviewError as exc:
         return _duplicate_json(exc)
     document = _review_document(request, document_id)
@@ -294,5 +281,5 @@ def api_update_review(
 ):
     """Replace a review's fields (author or admin); unchanged lessons keep their ids."""
     document = _review_document(request, document_id)
-    update_review(payload, _workspace(request).ingestor, _editable_path(request, user, document))
+    update_review(payload, get_workspace(request).ingestor, _editable_path(request, user, document))
     return _review_json(request, _review_document(request, document_id))

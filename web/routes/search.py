@@ -8,12 +8,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 
 from ingest.tagging import tags_mentioned
-from kb.domain import OUTCOMES, SearchFilters, SearchResult
+from kb.catalog import Catalog
+from kb.domain import KINDS, OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError
 from kb.insights import Insights
 from search.query import MAX_QUERY_CHARS
 from search.searcher import MAX_K
 from web.auth import can_read
+from web.deps import WorkspaceDep
 from web.i18n import language, translate
 from web.sources import document_labels
 from web.taxonomy import tag_label, taxonomy
@@ -24,12 +26,11 @@ router = APIRouter()
 PAGE_SIZE = 10
 MAX_PAGE = MAX_K // PAGE_SIZE  # the searcher returns at most MAX_K lessons
 SUGGESTED_TAGS = 8
-KINDS = ("playbook", "review")
 FILTER_NAMES = ("kind", "outcome", "industry", "tag", "source")
 
 
 def search_filters(
-    request: Request,
+    workspace: WorkspaceDep,
     kind: str | None = Query(None, max_length=20, description="playbook or review"),
     outcome: str | None = Query(None, max_length=20, description="win, loss, no-decision or unknown"),
     industry: str | None = Query(None, max_length=200),
@@ -44,35 +45,35 @@ def search_filters(
         raise BadFieldError("kind", f"must be one of {', '.join(KINDS)}")
     if filters.outcome and filters.outcome not in OUTCOMES:
         raise BadFieldError("outcome", f"must be one of {', '.join(OUTCOMES)}")
-    return request.app.state.workspace.facets.canonical_filters(filters)
+    return workspace.facets.canonical_filters(filters)
 
 
-def _log(request: Request, query: str, results: list[SearchResult], weak: bool) -> None:
+def _log(catalog: Catalog, query: str, results: list[SearchResult], weak: bool) -> None:
     top = results[0].similarity if results else None
-    Insights(request.app.state.workspace.catalog).log_query(query, len(results), top, weak=weak)
+    Insights(catalog).log_query(query, len(results), top, weak=weak)
 
 
 @router.get("/api/search", dependencies=[Depends(can_read)], tags=["search"])
 def api_search(
-    request: Request,
+    workspace: WorkspaceDep,
     q: str = Query(..., description=f"the question, at most {MAX_QUERY_CHARS} characters"),
     k: int = Query(10, ge=1, le=MAX_K, description="number of lessons"),
     filters: SearchFilters = Depends(search_filters),
 ):
     """Best lessons for ``q``: ``{"results": [...]}``, each item as one result line of `kb search --jsonl`."""
-    results = request.app.state.workspace.searcher.search(q, k=k, filters=filters)
-    _log(request, q, results, results.weak)
+    results = workspace.searcher.search(q, k=k, filters=filters)
+    _log(workspace.catalog, q, results, results.weak)
     return {"weak": results.weak, "results": [result.to_json() for result in results]}
 
 
 @router.get("/", dependencies=[Depends(can_read)], include_in_schema=False)
 def search_page(
     request: Request,
+    workspace: WorkspaceDep,
     q: str = "",
     page: int = Query(1, ge=1, le=MAX_PAGE),
     filters: SearchFilters = Depends(search_filters),
 ):
-    workspace = request.app.state.workspace
     lang = language(request)
     tags = taxonomy(request)
     sources = document_labels(workspace.catalog.list_documents())
@@ -112,7 +113,7 @@ def search_page(
         found = list(response)
         context["weak"] = response.weak  # even the best answers are weak: they are shown as the nearest lessons
         if page == 1:  # later pages repeat a question already logged; the count is what the first page shows
-            _log(request, q, found[:PAGE_SIZE], response.weak)
+            _log(workspace.catalog, q, found[:PAGE_SIZE], response.weak)
         context["results"], context["total"] = found[start:end], len(found)
         # Weak answers are shown as the nearest lessons on one page, not as pages of confident results.
         more = len(found) > end and not context["weak"]

@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict
 from kb.accounts import User
 from kb.domain import Lesson
 from kb.errors import BadFieldError, NotFoundError
-from kb.lesson_sets import MAX_TEXT_CHARS, MAX_TITLE_CHARS, LessonSet, LessonSets, export_markdown
+from kb.lesson_sets import MAX_TEXT_CHARS, MAX_TITLE_CHARS, LessonSet, export_markdown
 from search.query import MAX_QUERY_CHARS
 from web.auth import can_read, current_user, require
+from web.deps import LessonSetsDep, get_lesson_sets, get_workspace
 from web.i18n import field_error, language, translate
 from web.routes.login import _safe_next
 from web.sources import document_labels
@@ -28,10 +29,6 @@ router = APIRouter()
 
 _LESSON_LINK = re.compile(r"/lessons/([0-9A-Za-z_-]+)")
 SET_SEARCH_RESULTS = 10
-
-
-def _sets(request: Request) -> LessonSets:
-    return LessonSets(request.app.state.workspace.catalog)
 
 
 def _lesson_id(raw: str) -> str:
@@ -47,7 +44,7 @@ def _errors(request: Request, exc: BadFieldError) -> dict[str, str]:
 
 def _render_sets(request: Request, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None, status_code: int = 200):
     context = {
-        "sets": _sets(request).list(),
+        "sets": get_lesson_sets(request).list(),
         "values": values or {"title": "", "audience": "", "description": ""},
         "errors": errors or {},
         "can_edit": _is_trainer(request),
@@ -69,7 +66,7 @@ def _render_set(
     done: str | None = None,
     status_code: int = 200,
 ):
-    workspace = request.app.state.workspace
+    workspace = get_workspace(request)
     context = {
         "set": lesson_set,
         "q": q,
@@ -93,11 +90,11 @@ def _render_set(
 def _matches(request: Request, q: str) -> list[Lesson]:
     """Lessons a trainer's question on the set page finds, to add in place."""
     try:
-        response = request.app.state.workspace.searcher.search(q, k=SET_SEARCH_RESULTS)
+        response = get_workspace(request).searcher.search(q, k=SET_SEARCH_RESULTS)
     except BadFieldError:  # too long: the page says nothing matched rather than failing
         return []
     found = list(response)
-    lessons = request.app.state.workspace.catalog.get_lessons([result.lesson_id for result in found])
+    lessons = get_workspace(request).catalog.get_lessons([result.lesson_id for result in found])
     return [lessons[result.lesson_id] for result in found if result.lesson_id in lessons]
 
 
@@ -105,7 +102,7 @@ def _confirmation(request: Request, lesson_set: LessonSet) -> str | None:
     """What the last change did, from the redirect's query (?added=…, ?moved=…, ?noted=…, ?removed=…)."""
     lang = language(request)
     params = request.query_params
-    catalog = request.app.state.workspace.catalog
+    catalog = get_workspace(request).catalog
     for action in ("added", "moved", "noted", "removed"):
         ids = params.getlist(action)
         if not ids:
@@ -142,13 +139,14 @@ def sets_page(request: Request):
 @router.post("/sets")
 def create_set(
     request: Request,
+    sets: LessonSetsDep,
     user: User = Depends(require("trainer")),
     title: str = Form(""),
     audience: str = Form(""),
     description: str = Form(""),
 ):
     try:
-        lesson_set = _sets(request).create(title, audience, description, owner_id=user.id)
+        lesson_set = sets.create(title, audience, description, owner_id=user.id)
     except BadFieldError as exc:
         values = {"title": title, "audience": audience, "description": description}
         return _render_sets(request, values=values, errors=_errors(request, exc), status_code=422)
@@ -156,21 +154,21 @@ def create_set(
 
 
 @router.get("/sets/{set_id}", dependencies=[Depends(can_read)])
-def set_page(request: Request, set_id: int, q: str = ""):
+def set_page(request: Request, sets: LessonSetsDep, set_id: int, q: str = ""):
     """The set; for trainers, ``q`` lists matching lessons with add buttons (curating without leaving the page)."""
-    lesson_set = _sets(request).get(set_id)
+    lesson_set = sets.get(set_id)
     return _render_set(request, lesson_set, q=q, done=_confirmation(request, lesson_set))
 
 
 @router.get("/sets/{set_id}/print", dependencies=[Depends(can_read)])
-def set_print_page(request: Request, set_id: int):
-    sources = document_labels(request.app.state.workspace.catalog.list_documents())
-    return render(request, "set_print.html", {"set": _sets(request).get(set_id), "sources": sources})
+def set_print_page(request: Request, sets: LessonSetsDep, set_id: int):
+    sources = document_labels(get_workspace(request).catalog.list_documents())
+    return render(request, "set_print.html", {"set": sets.get(set_id), "sources": sources})
 
 
 @router.get("/sets/{set_id}/export.md", dependencies=[Depends(can_read)])
-def export_set(request: Request, set_id: int):
-    lesson_set = _sets(request).get(set_id)
+def export_set(sets: LessonSetsDep, set_id: int):
+    lesson_set = sets.get(set_id)
     filename = f"{lesson_set.title}.md"
     disposition = f"attachment; filename=\"lesson-set-{set_id}.md\"; filename*=UTF-8''{quote(filename)}"
     return Response(
@@ -179,8 +177,7 @@ def export_set(request: Request, set_id: int):
 
 
 @router.post("/sets/{set_id}/edit", dependencies=[Depends(require("trainer"))])
-def edit_set(request: Request, set_id: int, title: str = Form(""), audience: str = Form(""), description: str = Form("")):
-    sets = _sets(request)
+def edit_set(request: Request, sets: LessonSetsDep, set_id: int, title: str = Form(""), audience: str = Form(""), description: str = Form("")):
     try:
         sets.update(set_id, title=title, audience=audience, description=description)
     except BadFieldError as exc:
@@ -190,14 +187,15 @@ def edit_set(request: Request, set_id: int, title: str = Form(""), audience: str
 
 
 @router.post("/sets/{set_id}/delete", dependencies=[Depends(require("trainer"))])
-def delete_set(request: Request, set_id: int):
-    _sets(request).delete(set_id)
+def delete_set(sets: LessonSetsDep, set_id: int):
+    sets.delete(set_id)
     return RedirectResponse("/sets", status_code=303)
 
 
 @router.post("/sets/{set_id}/items", dependencies=[Depends(require("trainer"))])
 def add_set_item(
     request: Request,
+    sets: LessonSetsDep,
     set_id: int,
     lesson_id: list[str] = Form([]),
     note: str = Form(""),
@@ -206,7 +204,6 @@ def add_set_item(
 ):
     """Add one lesson or several (the set page's search lists, the lesson page's "add to set" form); back to
     `next` when it is local, else to the set page (with the search ``q`` still shown) saying what was added."""
-    sets = _sets(request)
     lesson_ids = list(dict.fromkeys(_lesson_id(raw) for raw in lesson_id if raw.strip()))
     local_next = next if next and _safe_next(next) == next else None
     try:
@@ -227,22 +224,21 @@ def add_set_item(
 
 
 @router.post("/sets/{set_id}/items/{lesson_id}/move", dependencies=[Depends(require("trainer"))])
-def move_set_item(request: Request, set_id: int, lesson_id: str, direction: str = Form("")):
+def move_set_item(sets: LessonSetsDep, set_id: int, lesson_id: str, direction: str = Form("")):
     if direction not in ("up", "down"):
         raise BadFieldError("direction", "must be up or down")
-    _sets(request).move(set_id, lesson_id, -1 if direction == "up" else 1)
+    sets.move(set_id, lesson_id, -1 if direction == "up" else 1)
     return _back_to(set_id, f"?{urlencode({'moved': lesson_id})}#item-{lesson_id}")
 
 
 @router.post("/sets/{set_id}/items/{lesson_id}/remove", dependencies=[Depends(require("trainer"))])
-def remove_set_item(request: Request, set_id: int, lesson_id: str):
-    _sets(request).remove_lesson(set_id, lesson_id)
+def remove_set_item(sets: LessonSetsDep, set_id: int, lesson_id: str):
+    sets.remove_lesson(set_id, lesson_id)
     return _back_to(set_id, f"?{urlencode({'removed': lesson_id})}")
 
 
 @router.post("/sets/{set_id}/items/{lesson_id}/note", dependencies=[Depends(require("trainer"))])
-def note_set_item(request: Request, set_id: int, lesson_id: str, note: str = Form("")):
-    sets = _sets(request)
+def note_set_item(request: Request, sets: LessonSetsDep, set_id: int, lesson_id: str, note: str = Form("")):
     try:
         sets.set_note(set_id, lesson_id, note)
     except BadFieldError as exc:
@@ -281,26 +277,25 @@ class NotePatch(BaseModel):
 
 
 @router.get("/api/sets", dependencies=[Depends(can_read)])
-def api_list_sets(request: Request) -> dict[str, Any]:
+def api_list_sets(sets: LessonSetsDep) -> dict[str, Any]:
     """All lesson sets, most recently updated first (without their items)."""
-    return {"sets": [lesson_set.to_json() for lesson_set in _sets(request).list()]}
+    return {"sets": [lesson_set.to_json() for lesson_set in sets.list()]}
 
 
 @router.post("/api/sets", status_code=201)
-def api_create_set(request: Request, body: SetIn, user: User = Depends(require("trainer"))):
-    lesson_set = _sets(request).create(body.title, body.audience, body.description, owner_id=user.id)
+def api_create_set(sets: LessonSetsDep, body: SetIn, user: User = Depends(require("trainer"))):
+    lesson_set = sets.create(body.title, body.audience, body.description, owner_id=user.id)
     return JSONResponse(lesson_set.to_json(), status_code=201)
 
 
 @router.get("/api/sets/{set_id}", dependencies=[Depends(can_read)])
-def api_get_set(request: Request, set_id: int) -> dict[str, Any]:
-    return _sets(request).get(set_id).to_json()
+def api_get_set(sets: LessonSetsDep, set_id: int) -> dict[str, Any]:
+    return sets.get(set_id).to_json()
 
 
 @router.patch("/api/sets/{set_id}", dependencies=[Depends(require("trainer"))])
-def api_update_set(request: Request, set_id: int, body: SetPatch) -> dict[str, Any]:
+def api_update_set(sets: LessonSetsDep, set_id: int, body: SetPatch) -> dict[str, Any]:
     """Change title/audience/description and/or reorder with `lesson_ids` (every lesson of the set, once)."""
-    sets = _sets(request)
     current = sets.get(set_id)
     if body.lesson_ids is not None and sorted(body.lesson_ids) != sorted(item.lesson_id for item in current.items):
         raise BadFieldError("lesson_ids", "must list every lesson of the set exactly once", code="set_order")  # before anything changes
@@ -312,26 +307,24 @@ def api_update_set(request: Request, set_id: int, body: SetPatch) -> dict[str, A
 
 
 @router.delete("/api/sets/{set_id}", status_code=204, dependencies=[Depends(require("trainer"))])
-def api_delete_set(request: Request, set_id: int):
-    _sets(request).delete(set_id)
+def api_delete_set(sets: LessonSetsDep, set_id: int):
+    sets.delete(set_id)
     return Response(status_code=204)
 
 
 @router.post("/api/sets/{set_id}/items", status_code=201, dependencies=[Depends(require("trainer"))])
-def api_add_item(request: Request, set_id: int, body: ItemIn):
-    return JSONResponse(_sets(request).add_lesson(set_id, body.lesson_id, body.note).to_json(), status_code=201)
+def api_add_item(sets: LessonSetsDep, set_id: int, body: ItemIn):
+    return JSONResponse(sets.add_lesson(set_id, body.lesson_id, body.note).to_json(), status_code=201)
 
 
 @router.patch("/api/sets/{set_id}/items/{lesson_id}", dependencies=[Depends(require("trainer"))])
-def api_note_item(request: Request, set_id: int, lesson_id: str, body: NotePatch) -> dict[str, Any]:
-    sets = _sets(request)
+def api_note_item(sets: LessonSetsDep, set_id: int, lesson_id: str, body: NotePatch) -> dict[str, Any]:
     sets.get(set_id)  # 404 for a missing set before the item check
     return sets.set_note(set_id, lesson_id, body.note).to_json()
 
 
 @router.delete("/api/sets/{set_id}/items/{lesson_id}", dependencies=[Depends(require("trainer"))])
-def api_remove_item(request: Request, set_id: int, lesson_id: str) -> dict[str, Any]:
-    sets = _sets(request)
+def api_remove_item(sets: LessonSetsDep, set_id: int, lesson_id: str) -> dict[str, Any]:
     if all(item.lesson_id != lesson_id for item in sets.get(set_id).items):
         raise NotFoundError(f"lesson {lesson_id} is not in set {set_id}")
     return sets.remove_lesson(set_id, lesson_id).to_json()
