@@ -19,8 +19,6 @@ CJK = f"[{CJK_CHAR}]"
 # Sentence-final punctuation in both widths; closing quotes may follow it.
 SENTENCE_END = "。！？!?；;…"
 CLAUSE_PUNCT = "，、,：:；;"
-CJK_PUNCT = "，。、：；！？「」『』“”‘’（）《》【】—…·"
-
 _ENTITY_RE = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜńňǹḿü"
 # A tone mark tells a pinyin annotation from an acronym in brackets such as (crm).

@@ -489,15 +489,6 @@ class Catalog:
         with self.transaction():
             self._queue_vectors(chunk_ids, op)
 
-    def queue_all_vectors(self) -> int:
-        """Queue an upsert of every chunk (the vectors were lost or must be rebuilt)."""
-        with self.transaction():
-            self.db.execute(
-                "INSERT INTO vector_outbox (chunk_id, op) SELECT id, 'upsert' FROM chunks WHERE true "
-                "ON CONFLICT(chunk_id) DO UPDATE SET op = 'upsert'"
-            )
-            return self.pending_vector_count()
-
     def pending_vector_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM vector_outbox").fetchone()[0])
 
@@ -711,24 +702,6 @@ class Catalog:
             self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
             self.db.execute("INSERT INTO lessons_fts(lessons_fts) VALUES ('rebuild')")
             self.db.execute("UPDATE chunk_generation SET n = n + 1")  # in-memory indexes reload the new tokens
-
-    def lexical_search(self, match: str, filters: SearchFilters, limit: int) -> list[tuple[str, str, float]]:
-        """(chunk id, lesson id, bm25 score — higher is better) for an FTS5 MATCH expression."""
-        where, params = lesson_filter_sql(filters)
-        rows = self.db.execute(
-            f"""
-            SELECT c.id, c.lesson_id, -bm25(chunks_fts) AS score
-            FROM chunks_fts
-            JOIN chunks c ON c.rowid = chunks_fts.rowid
-            JOIN lessons l ON l.id = c.lesson_id
-            JOIN documents d ON d.id = l.document_id
-            WHERE chunks_fts MATCH ? AND {where}
-            ORDER BY bm25(chunks_fts)
-            LIMIT ?
-            """,
-            [match, *params, limit],
-        )
-        return [(r[0], r[1], float(r[2])) for r in rows]
 
     def title_search(self, match: str, filters: SearchFilters, limit: int) -> list[tuple[str, float]]:
         """(lesson id, bm25 score) of lessons whose title or heading path matches."""

@@ -63,9 +63,6 @@ class VectorIndex:
     def collection_names(self) -> list[str]:
         return sorted(c if isinstance(c, str) else c.name for c in self.client.list_collections())
 
-    def has_active(self) -> bool:
-        return self._active_name() in self.collection_names()
-
     def create(self, name: str, fingerprint: str) -> None:
         """A new, empty collection for a rebuild (an earlier one of that name is dropped)."""
         self.drop(name)

@@ -38,10 +38,6 @@ class WriterLock:
         self.path = (Path(data_dir) / "writer.lock").absolute()
         self._depth = 0
 
-    @property
-    def held(self) -> bool:
-        return self._depth > 0
-
     def try_acquire(self, role: str) -> bool:
         with _taken_guard:
             entry = _taken.get(self.path)
