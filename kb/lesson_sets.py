@@ -181,8 +181,11 @@ class LessonSets:
         self.db.execute("UPDATE lesson_sets SET updated_at = ? WHERE id = ?", (utc_now(), set_id))
 
 
-def export_markdown(lesson_set: LessonSet) -> str:
-    """The set as one Markdown document: title, audience, description, then each lesson with its note."""
+def export_markdown(lesson_set: LessonSet, sources: dict[str, str] | None = None) -> str:
+    """The set as one Markdown document: title, audience, description, then each lesson with its note.
+
+    ``sources`` names each document (``document_labels``); a lesson of an unnamed one shows its file name."""
+    sources = sources or {}
     lines = [f"# {lesson_set.title}", ""]
     if lesson_set.audience:
         lines += [f"*{lesson_set.audience}*", ""]
@@ -195,7 +198,8 @@ def export_markdown(lesson_set: LessonSet) -> str:
         lines += [f"## {number}. {item.lesson.title}", ""]
         if item.note:
             lines += [f"> {item.note}", ""]
-        lines += [item.lesson.body, "", f"<sub>{item.lesson.source} · {' › '.join(item.lesson.heading_path)}</sub>", ""]
+        source = sources.get(item.lesson.document_id, item.lesson.source)
+        lines += [item.lesson.body, "", f"<sub>{source} · {' › '.join(item.lesson.heading_path)}</sub>", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

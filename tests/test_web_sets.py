@@ -287,6 +287,8 @@ def test_export_markdown_and_print_page(app, lessons, tina):
     assert f"## 1. {COACH}" in text and "> 先读这条" in text
     assert "教练能告诉你决策链和预算的真实情况" in text
     assert f"## 2. {review_lesson}" in text
+    # Sources are named by their document's title, not their file name.
+    assert "<sub>关系经营 · " in text and "关系经营.md" not in text
 
     page = TestClient(app).get(f"/sets/{set_id}/print")
     assert page.status_code == 200

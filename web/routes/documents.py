@@ -15,9 +15,9 @@ from kb.accounts import User
 from kb.catalog import Catalog
 from kb.errors import BadFieldError
 from kb.workspace import Workspace
+from kb.sources import document_labels
 from web.auth import can_read, require
 from web.deps import CatalogDep, WorkspaceDep
-from web.sources import document_labels
 from web.templating import render
 
 router = APIRouter()

@@ -11,12 +11,12 @@ from kb.catalog import Catalog
 from kb.domain import REVIEW_FIELDS, Lesson
 from kb.errors import NotFoundError
 from kb.lesson_sets import LessonSets
+from kb.sources import document_labels
 from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
 from web.deps import CatalogDep, SearcherDep, WorkspaceDep
 from web.i18n import language
 from web.routes.login import _safe_next
-from web.sources import document_labels
 from web.taxonomy import tag_labels
 from web.templating import render
 

@@ -28,11 +28,11 @@ from ingest.reviews import (
 from kb.accounts import User
 from kb.domain import OUTCOMES, REQUIRED_REVIEW_FIELDS, Document
 from kb.errors import NotFoundError, Problem
+from kb.sources import document_labels
 from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
 from web.deps import get_workspace
 from web.i18n import field_error, language
-from web.sources import document_labels
 from web.taxonomy import tag_labels
 from web.templating import render
 

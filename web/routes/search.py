@@ -12,12 +12,12 @@ from kb.catalog import Catalog
 from kb.domain import KINDS, OUTCOMES, SearchFilters, SearchResult
 from kb.errors import BadFieldError
 from kb.insights import Insights
+from kb.sources import document_labels
 from search.query import MAX_QUERY_CHARS
 from search.searcher import MAX_K
 from web.auth import can_read
 from web.deps import WorkspaceDep
 from web.i18n import language, translate
-from web.sources import document_labels
 from web.taxonomy import tag_label, taxonomy
 from web.templating import render
 

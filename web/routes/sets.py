@@ -17,12 +17,12 @@ from kb.accounts import User
 from kb.domain import Lesson
 from kb.errors import BadFieldError, NotFoundError
 from kb.lesson_sets import MAX_TEXT_CHARS, MAX_TITLE_CHARS, LessonSet, export_markdown
+from kb.sources import document_labels
 from search.query import MAX_QUERY_CHARS
 from web.auth import can_read, current_user, require
-from web.deps import LessonSetsDep, get_lesson_sets, get_workspace
+from web.deps import CatalogDep, LessonSetsDep, get_lesson_sets, get_workspace
 from web.i18n import field_error, language, translate
 from web.routes.login import _safe_next
-from web.sources import document_labels
 from web.templating import render
 
 router = APIRouter()
@@ -167,12 +167,12 @@ def set_print_page(request: Request, sets: LessonSetsDep, set_id: int):
 
 
 @router.get("/sets/{set_id}/export.md", dependencies=[Depends(can_read)])
-def export_set(sets: LessonSetsDep, set_id: int):
+def export_set(sets: LessonSetsDep, catalog: CatalogDep, set_id: int):
     lesson_set = sets.get(set_id)
     filename = f"{lesson_set.title}.md"
     disposition = f"attachment; filename=\"lesson-set-{set_id}.md\"; filename*=UTF-8''{quote(filename)}"
     return Response(
-        export_markdown(lesson_set), media_type="text/markdown; charset=utf-8", headers={"Content-Disposition": disposition}
+        export_markdown(lesson_set, document_labels(catalog.list_documents())), media_type="text/markdown; charset=utf-8", headers={"Content-Disposition": disposition}
     )
 
 

@@ -1,4 +1,4 @@
-"""How pages name a lesson's source: its document's title (with date and author for reviews), never a file name."""
+"""How pages and exports name a lesson's source: its document's title (with date and author for reviews), never a file name."""
 
 from __future__ import annotations
 
