@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 from functools import cache
 
 from kb.catalog import Catalog, utc_now
+from kb.domain import ROLES
 from kb.errors import BadFieldError, NotFoundError
 from kb.validation import record_id
 
-ROLES = ("reader", "rep", "trainer", "admin")
 # scrypt cost: 16 MiB of memory and ~50 ms per hash on the reference machine.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD_CHARS = 8

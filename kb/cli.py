@@ -15,17 +15,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from kb.defaults import DEFAULT_FILES, default_file
+from kb.domain import KINDS, MAX_K, OUTCOMES, ROLES, SearchFilters, SearchResult
+from kb.errors import BadFieldError, KbError, NotFoundError
+from kb.validation import bounded_int, label, valid_unicode
+
+# Settings (pydantic), the workspace and the stores are imported where a command runs: `kb --help` stays fast.
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-from kb.accounts import ROLES, Accounts
-from kb.defaults import DEFAULT_FILES, default_file
-from kb.domain import KINDS, MAX_K, OUTCOMES, SearchFilters, SearchResult
-from kb.errors import BadFieldError, KbError, NotFoundError
-from kb.settings import Settings, env_name
-from kb.validation import bounded_int, label, valid_unicode
-from kb.workspace import Workspace
-from kb.writer_lock import Holder
+    from kb.accounts import Accounts
+    from kb.workspace import Workspace
+    from kb.writer_lock import Holder
 
 console = Console()
 err_console = Console(stderr=True)
@@ -62,6 +63,12 @@ class KbGroup(click.Group):
             ctx.exit(0)
 
 
+def _accounts(workspace: Workspace) -> Accounts:
+    from kb.accounts import Accounts
+
+    return Accounts(workspace.catalog)
+
+
 def _require_knowledge_base(workspace: Workspace) -> None:
     """Read commands answer from an existing knowledge base; they never create an empty one."""
     if not workspace.settings.catalog_path.is_file():
@@ -81,6 +88,9 @@ def _require_knowledge_base(workspace: Workspace) -> None:
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None) -> None:
     """kb — the sales experience knowledge base. Settings come from KB_* variables; `kb config` shows them."""
+    from kb.settings import Settings
+    from kb.workspace import Workspace
+
     settings = Settings.from_env(data_dir=data_dir)
     workspace = Workspace(settings)
     ctx.obj = workspace
@@ -421,6 +431,8 @@ def serve(workspace: Workspace, host: str | None, port: int | None) -> None:
 @click.pass_context
 def config(ctx: click.Context) -> None:
     """Print the effective settings and where each comes from (default, environment or option)."""
+    from kb.settings import Settings, env_name
+
     settings: Settings = ctx.obj.settings
     origins = Settings.origins(ctx.parent.params if ctx.parent else {})
     for name in Settings.model_fields:
@@ -467,7 +479,7 @@ def user() -> None:
 @click.pass_obj
 def user_add(workspace: Workspace, name: str, role: str, password: str | None) -> None:
     """Create an account; the password is prompted (or read from stdin)."""
-    created = Accounts(workspace.catalog).add_user(name, role, password if password is not None else _read_password())
+    created = _accounts(workspace).add_user(name, role, password if password is not None else _read_password())
     console.print(f"created {created.name} ({created.role})", highlight=False)
 
 
@@ -478,7 +490,7 @@ def user_list(workspace: Workspace) -> None:
     from rich.table import Table
 
     table = Table("name", "role", box=None)
-    for account in Accounts(workspace.catalog).list_users():
+    for account in _accounts(workspace).list_users():
         table.add_row(account.name, account.role)
     console.print(table)
 
@@ -489,7 +501,7 @@ def user_list(workspace: Workspace) -> None:
 @click.pass_obj
 def user_role(workspace: Workspace, name: str, role: str) -> None:
     """Change an account's role."""
-    changed = Accounts(workspace.catalog).set_role(name, role)
+    changed = _accounts(workspace).set_role(name, role)
     console.print(f"{changed.name} is now {changed.role}", highlight=False)
 
 
@@ -498,7 +510,7 @@ def user_role(workspace: Workspace, name: str, role: str) -> None:
 @click.pass_obj
 def user_disable(workspace: Workspace, name: str) -> None:
     """Disable an account: its sessions end, its tokens and sign-ins answer 401."""
-    Accounts(workspace.catalog).set_disabled(name, True)
+    _accounts(workspace).set_disabled(name, True)
     console.print(f"{name} is disabled", highlight=False)
 
 
@@ -507,7 +519,7 @@ def user_disable(workspace: Workspace, name: str) -> None:
 @click.pass_obj
 def user_enable(workspace: Workspace, name: str) -> None:
     """Enable a disabled account again."""
-    Accounts(workspace.catalog).set_disabled(name, False)
+    _accounts(workspace).set_disabled(name, False)
     console.print(f"{name} is enabled", highlight=False)
 
 
@@ -517,7 +529,7 @@ def user_enable(workspace: Workspace, name: str) -> None:
 @click.pass_obj
 def user_passwd(workspace: Workspace, name: str, password: str | None) -> None:
     """Set an account's password; its sessions end."""
-    accounts = Accounts(workspace.catalog)
+    accounts = _accounts(workspace)
     if accounts.get_user(name) is None:  # before the prompt, not after the password was typed twice
         raise NotFoundError(f"no user named {name!r}")
     accounts.set_password(name, password if password is not None else _read_password())
@@ -541,7 +553,7 @@ def token() -> None:
 @click.pass_obj
 def token_create(workspace: Workspace, name: str, label: str) -> None:
     """Issue a bearer token for NAME; it is printed once and only its hash is stored."""
-    click.echo(Accounts(workspace.catalog).create_token(name, label))
+    click.echo(_accounts(workspace).create_token(name, label))
 
 
 @token.command("list")
@@ -550,7 +562,7 @@ def token_create(workspace: Workspace, name: str, label: str) -> None:
 @click.pass_obj
 def token_list(workspace: Workspace, name: str | None, as_json: bool) -> None:
     """List tokens (all, or NAME's): id, user, label, created, last used; never the secret."""
-    tokens = Accounts(workspace.catalog).list_tokens(name)
+    tokens = _accounts(workspace).list_tokens(name)
     if as_json:
         click.echo(json.dumps([t.to_json() for t in tokens], ensure_ascii=False))
         return
@@ -567,7 +579,7 @@ def token_list(workspace: Workspace, name: str | None, as_json: bool) -> None:
 @click.pass_obj
 def token_revoke(workspace: Workspace, token_id: str) -> None:
     """Revoke a token by its id (see `kb token list`); it answers 401 from now on."""
-    Accounts(workspace.catalog).revoke_token(token_id)
+    _accounts(workspace).revoke_token(token_id)
     console.print(f"token {token_id} revoked", highlight=False)
 
 

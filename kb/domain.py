@@ -10,6 +10,8 @@ from typing import Any, Literal, Union
 LessonKind = Literal["playbook", "review"]
 KINDS: tuple[LessonKind, ...] = ("playbook", "review")
 OUTCOMES = ("win", "loss", "no-decision", "unknown")
+# Account roles, each allowed what the ones before it may do.
+ROLES = ("reader", "rep", "trainer", "admin")
 # What a win/loss review cannot be without (the form, the API and CRM imports ask for these).
 REQUIRED_REVIEW_FIELDS = ("outcome", "customer", "lessons")
 # The most lessons one search returns.
