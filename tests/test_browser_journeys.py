@@ -19,7 +19,9 @@ The journeys:
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -143,7 +145,12 @@ class Visits:
         header = page.locator("header.topbar")
         if header.count():
             assert header.bounding_box()["height"] <= ONE_ROW_PX, f"{name}: the top bar wraps"
-        violations = [v for v in self._audit(page) if v["impact"] in BLOCKING_IMPACTS]
+        found = self._audit(page)
+        # Kept beside the screenshots: every page's axe findings by impact, blocking or not, for a person to read.
+        with (self.directory / "axe.jsonl").open("a", encoding="utf-8") as log:
+            impacts = Counter(v["impact"] for v in found)
+            log.write(json.dumps({"page": path.name, "width": width, "javascript": javascript(page), **impacts}) + "\n")
+        violations = [v for v in found if v["impact"] in BLOCKING_IMPACTS]
         assert not violations, f"{name}: " + "; ".join(
             f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}" for v in violations
         )
