@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from kb.domain import Chunk, Document, Lesson, SearchFilters, VectorWork
 from kb.errors import StoreError
-from kb.textnorm import tokenize
+from kb.textnorm import TOKENIZER, tokenize
 
 if TYPE_CHECKING:  # numpy loads where vectors are read or written, not for every command
     import numpy as np
+
+# The meta key that names the tokenizer of the stored lexical tokens.
+TOKENIZER_KEY = "lexical.tokenizer"
 
 
 _M001_CORE = """
@@ -236,6 +239,7 @@ class Catalog:
         self._connections_lock = threading.Lock()
         self.db.execute("PRAGMA journal_mode=WAL")
         self._migrate()
+        self._match_tokenizer()
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -279,6 +283,14 @@ class Catalog:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 raise
+
+    def _match_tokenizer(self) -> None:
+        """Stored tokens come from the current tokenizer: a catalog written with another one is retokenized once."""
+        if self.get_meta(TOKENIZER_KEY) == TOKENIZER:
+            return
+        if self.db.execute("SELECT 1 FROM lessons LIMIT 1").fetchone():
+            self.retokenize()
+        self.set_meta(TOKENIZER_KEY, TOKENIZER)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

