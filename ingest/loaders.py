@@ -152,9 +152,13 @@ def _html_fragment_blocks(source: str) -> list[Block]:
     return _walk_html(fragment)
 
 
+# libyaml's safe loader where PyYAML was built with it: the same documents, several times faster.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse_front_matter(source: str, path: Path) -> dict[str, Any]:
     try:
-        parsed = yaml.safe_load(source)
+        parsed = yaml.load(source, Loader=_SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         where = f" (line {exc.problem_mark.line + 2})" if exc.problem_mark else ""
         raise BadFileError(path, f"front matter: {exc.problem or exc.context}{where}") from None
