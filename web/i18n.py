@@ -39,20 +39,18 @@ def language(request: Request) -> str:
     return lang if lang in LANGUAGES else "zh"
 
 
-def translate(key: str, lang: str) -> str:
-    """The text of a message id in the language; an unknown id is returned as it is."""
-    return catalog(lang).gettext(key)
+def translate(key: str, lang: str, default: str | None = None) -> str:
+    """The text of a message id in the language; an unknown id gives ``default``, else the id itself."""
+    text = catalog(lang).gettext(key)
+    return default if text == key and default is not None else text
 
 
 def field_error(problem: Problem, lang: str) -> str:
     """A validation problem in the interface language, for display beside a field (by its code, never its wording)."""
-    key = f"err.{problem.code}"
-    text = translate(key, lang)
-    return problem.text if text == key else text.format(**problem.params)
+    text = translate(f"err.{problem.code}", lang, default="")
+    return text.format(**problem.params) if text else problem.text
 
 
 def translate_value(prefix: str, value: str, lang: str) -> str:
     """The label of a stored value (``kind.`` + ``review`` → 复盘); a value without one is shown as it is."""
-    key = f"{prefix}{value}"
-    text = translate(key, lang)
-    return value if text == key else text
+    return translate(f"{prefix}{value}", lang, default=value)

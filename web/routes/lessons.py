@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from ingest.tagging import FACET_SECTIONS
+from ingest.tagging import FACET_SECTIONS, Facets
 from kb.accounts import User
 from kb.catalog import Catalog
 from kb.domain import REVIEW_FIELDS, Lesson
@@ -57,11 +57,8 @@ def lesson_page(request: Request, workspace: WorkspaceDep, lesson_id: str, back:
     lesson = _lesson(workspace.catalog, lesson_id)
     user = current_user(request)
     lang = language(request)
-    # Industries and stages are taxonomy facets: shown by their name in the reader's language.
-    review_fields = [
-        (name, workspace.facets.label(name, value, lang) if name in FACET_SECTIONS and isinstance(value, str) else value)
-        for name, value in ((name, lesson.fields[name]) for name in REVIEW_FIELDS if name in lesson.fields and name != "currency")
-    ]
+    shown = [name for name in REVIEW_FIELDS if name in lesson.fields and name != "currency"]
+    review_fields = [(name, _label(workspace.facets, name, lesson.fields[name], lang)) for name in shown]
     return render(
         request,
         "lesson.html",
@@ -76,6 +73,11 @@ def lesson_page(request: Request, workspace: WorkspaceDep, lesson_id: str, back:
             "sets": LessonSets(workspace.catalog).list() if user and user.can("trainer") else [],
         },
     )
+
+
+def _label(facets: Facets, name: str, value: object, lang: str) -> object:
+    """A review field as shown: industries and stages are taxonomy facets, named in the reader's language."""
+    return facets.label(name, value, lang) if name in FACET_SECTIONS and isinstance(value, str) else value
 
 
 @router.post("/lessons/{lesson_id}/sets", include_in_schema=False)
