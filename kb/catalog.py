@@ -329,6 +329,13 @@ class Catalog:
         row = self.db.execute(f"{_DOCUMENT_SELECT} WHERE d.id = ? GROUP BY d.id", (document_id,)).fetchone()
         return _document(row) if row else None
 
+    def document_titles(self, document_ids: Sequence[str]) -> dict[str, str]:
+        """Document id → its title, or its file name when it has none."""
+        unique = list(dict.fromkeys(document_ids))
+        marks = ",".join("?" * len(unique))
+        rows = self.db.execute(f"SELECT id, title, path FROM documents WHERE id IN ({marks})", unique) if unique else []
+        return {r["id"]: r["title"] or r["path"].replace("\\", "/").rsplit("/", 1)[-1] for r in rows}
+
     def list_documents(self) -> list[Document]:
         rows = self.db.execute(f"{_DOCUMENT_SELECT} GROUP BY d.id ORDER BY d.path").fetchall()
         return [_document(r) for r in rows]

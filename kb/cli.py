@@ -241,7 +241,8 @@ def _print_results(query: str, results: list[SearchResult]) -> None:
         for start, end in result.highlights:
             body.stylize("bold yellow", start + 3 + result.text[:start].count("\n") * 3, end + 3 + result.text[:end].count("\n") * 3)
         console.print(body)
-        console.print(Text(f"   {result.source}  ·  {result.lesson_id}  ·  score {result.score:.4f}", style="dim"))
+        origin = result.source if result.document in ("", result.source) else f"{result.document} ({result.source})"
+        console.print(Text(f"   {origin}  ·  {result.lesson_id}  ·  score {result.score:.4f}", style="dim"))
         console.print()
 
 

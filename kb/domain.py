@@ -197,6 +197,7 @@ class SearchResult:
     outcome: str | None = None
     tags: list[str] = field(default_factory=list)
     similarity: float | None = None  # cosine of the best chunk to the query, when dense retrieval found it
+    document: str = ""  # the document's title (its file name when it has none)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -205,6 +206,7 @@ class SearchResult:
             "text": self.text,
             "heading_path": list(self.heading_path),
             "source": self.source,
+            "document": self.document,
             "score": round(self.score, 6),
             "highlights": [list(span) for span in self.highlights],
             "kind": self.kind,

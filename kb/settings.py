@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     glossary: Path | None = Field(None, description="bilingual query glossary (default: the data dir's glossary.yaml, else the packaged one)")
     chunk_chars: int = Field(240, gt=0, description="target chunk size in characters (at most about 350)")
     chunk_max_chars: int = Field(600, gt=0, description="hard chunk size limit")
+    result_chars: int = Field(
+        1000, gt=0, description="most characters of a lesson one search result shows (its best passages, in reading order)"
+    )
     public_read: bool = Field(True, description="allow reading without an account")
     secret_key: str | None = Field(None, description="signs session cookies; generated under the data dir if unset")
     session_idle_minutes: int = Field(8 * 60, gt=0, description="a sign-in ends after this long without a request")

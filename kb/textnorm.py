@@ -20,6 +20,7 @@ _SENTENCE_RE = re.compile(r"[^。！？!?；;…]*(?:[。！？!?；;…]+[”�
 _LATIN_SENTENCE_RE = re.compile(r"(?<=[a-zA-Z)\"'][.!?]\s)(?=[A-Z\"'(])")
 _NOT_ALNUM_RE = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
 _TOKEN_RE = re.compile(rf"[0-9a-z{CJK_CHAR}]", re.IGNORECASE)
+_GRAM_RUN_RE = re.compile(rf"[{CJK_CHAR}]+|[0-9a-z]+")
 
 # Function words only: BM25's IDF weighs every other word, however common.
 STOPWORDS = frozenset(
@@ -92,6 +93,19 @@ def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
     if drop_stopwords:
         tokens = [t for t in tokens if t not in STOPWORDS]
     return tokens
+
+
+def char_bigrams(text: str) -> list[str]:
+    """Overlapping character pairs of each run of Chinese characters in the folded text, Latin words and numbers
+    whole: the terms of a CJK bigram index (as Lucene's CJKAnalyzer builds), which lets a paraphrase match on
+    the characters it shares with a passage where word segmentation cut the two differently."""
+    grams: list[str] = []
+    for run in _GRAM_RUN_RE.findall(fold(text)):
+        if len(run) > 1 and has_cjk(run[0]):
+            grams.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            grams.append(run)
+    return grams
 
 
 def compact(text: str) -> str:

@@ -112,7 +112,7 @@ class Workspace:
             Glossary.load(self.settings.glossary_path),
             views=self.views,
             facets=self.facets,
-            max_chars=self.settings.chunk_max_chars,
+            max_chars=self.settings.result_chars,
         )
 
     def close(self) -> None:

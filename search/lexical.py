@@ -1,10 +1,11 @@
-"""Lexical side: the query's jieba tokens (function words dropped; BM25's IDF weighs the rest) and title matches."""
+"""Lexical side: the query's jieba tokens (function words dropped; BM25's IDF weighs the rest), its character
+bigrams, and title matches."""
 
 from __future__ import annotations
 
 from kb.catalog import Catalog, fts_phrase
 from kb.domain import SearchFilters
-from kb.textnorm import tokenize
+from kb.textnorm import char_bigrams, tokenize
 from search.query import Query
 
 
@@ -13,6 +14,14 @@ def query_tokens(query: Query) -> list[str]:
     for term in query.expansions:
         tokens.extend(tokenize(term, drop_stopwords=True))
     return list(dict.fromkeys(tokens))
+
+
+def query_bigrams(query: Query) -> list[str]:
+    """Character bigrams of the query and of its glossary expansions."""
+    grams = char_bigrams(query.folded)
+    for term in query.expansions:
+        grams.extend(char_bigrams(term))
+    return list(dict.fromkeys(grams))
 
 
 def match_expression(tokens: list[str]) -> str | None:

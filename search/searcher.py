@@ -11,12 +11,12 @@ import numpy as np
 from kb.catalog import Catalog
 from kb.domain import MAX_K, Chunk, Lesson, SearchFilters, SearchResult
 from kb.embedding import CachedEmbedder, Embedder, fingerprint
-from kb.textnorm import compact, fold, split_sentences
+from kb.textnorm import compact, fold
 from kb.vector_index import VectorIndex
 from ingest.tagging import Facets
 from search.dense import dense_search
 from search.fusion import FusionWeights, WeakCalibration, convex_fusion, minmax
-from search.lexical import match_expression, query_tokens, title_search
+from search.lexical import match_expression, query_bigrams, query_tokens, title_search
 from search.query import Glossary, Query, parse_query
 from search.terms import is_meaningful
 from search.signals import ChunkSignals
@@ -53,7 +53,7 @@ class Searcher:
         embedder: Embedder,
         glossary: Glossary,
         weights: FusionWeights = FusionWeights(),
-        max_chars: int = 600,
+        max_chars: int = 1000,
         *,
         views: Sequence[CachedEmbedder] = (),
         calibration: WeakCalibration = WeakCalibration(),
@@ -86,7 +86,7 @@ class Searcher:
         ids = self.signals.chunk_ids
         allowed = self.signals.allowed(None if filters.is_empty() else self.catalog.lesson_ids(filters))
         terms = query_tokens(query)
-        full = {"lexical": self.signals.lexical(terms)}
+        full = {"lexical": self.signals.lexical(terms), "bigrams": self.signals.bigrams(query_bigrams(query))}
         for view in self.views:
             full[view.name] = self.signals.view(view.name, view.embed_query(query.text))
         dense_scores = self.signals.dense(self.embedder.embed_query(query.text))
@@ -107,7 +107,7 @@ class Searcher:
         signals = {name: scores[rows] for name, scores in full.items()}
         floor = min(dense.values(), default=0.0)
         signals["dense"] = np.array([dense.get(ids[i], floor) for i in rows])
-        tops = {name: float(scores.max()) for name, scores in signals.items() if scores.size and name != "lexical"}
+        tops = {name: float(scores.max()) for name, scores in signals.items() if scores.size and name not in ("lexical", "bigrams")}
         match = match_expression(terms)
         titles = dict(title_search(self.catalog, match, filters, CANDIDATES))
         return Evidence(query, terms, [ids[i] for i in rows], signals, titles, tops)
@@ -151,13 +151,16 @@ class Searcher:
         siblings: dict[str, dict[int, Chunk]] = {}
         for chunk in self.catalog.chunks_of_lessons(ranked_lessons):
             siblings.setdefault(chunk.lesson_id, {})[chunk.ordinal] = chunk
+        documents = self.catalog.document_titles([lesson.document_id for lesson in lessons.values()])
         similarity = dict(zip(evidence.candidates, evidence.signals["dense"]))
         results = Results()
         for chunk, score in picked:
             if chunk.lesson_id not in lessons:
                 continue
-            text = _window(chunk, siblings.get(chunk.lesson_id, {}), chunk_scores, self.max_chars)
+            others = set(best_chunks[chunk.lesson_id][:per_lesson]) - {chunk.id}
+            text = _window(chunk, siblings.get(chunk.lesson_id, {}), chunk_scores, self.max_chars, others)
             result = _result(chunk, text, lessons[chunk.lesson_id], score, terms)
+            result.document = documents.get(lessons[chunk.lesson_id].document_id, result.source)
             result.similarity = max((float(similarity[c]) for c in best_chunks[chunk.lesson_id] if c in similarity), default=None)
             results.append(result)
         results.weak = not results or (not quoting and self.calibration.weak(evidence.tops))
@@ -174,27 +177,29 @@ def _top(scores: np.ndarray, allowed: np.ndarray, n: int = CANDIDATES) -> list[i
     return [int(i) for i in masked_top if allowed[i]]
 
 
-def _window(chunk: Chunk, siblings: dict[int, Chunk], scores: dict[str, float], max_chars: int) -> str:
-    """The matched chunk widened by its better-scoring neighbour, sentence by sentence, up to max_chars."""
-    before, after = siblings.get(chunk.ordinal - 1), siblings.get(chunk.ordinal + 1)
-    room = max_chars - len(chunk.text) - 1
-    if room <= 0 or not (before or after):
-        return chunk.text[:max_chars]
-    score_before = scores.get(before.id, 0.0) if before else -1.0
-    score_after = scores.get(after.id, 0.0) if after else -1.0
-    if after and score_after >= score_before:
-        extra = ""
-        for sentence in split_sentences(after.text):
-            if len(extra) + len(sentence) > room:
-                break
-            extra += sentence
-        return f"{chunk.text}\n{extra}".strip() if extra else chunk.text
-    extra = ""
-    for sentence in reversed(split_sentences(before.text)):
-        if len(extra) + len(sentence) > room:
-            break
-        extra = sentence + extra
-    return f"{extra}\n{chunk.text}".strip() if extra else chunk.text
+def _window(chunk: Chunk, siblings: dict[int, Chunk], scores: dict[str, float], max_chars: int, others: set[str]) -> str:
+    """The matched chunk and its lesson's next best-scoring chunks that fit in max_chars, then the chunks that
+    follow them, in reading order with an ellipsis at each gap. ``others`` are chunks that other results of the
+    same lesson show."""
+    candidates = [c for c in siblings.values() if c.id in scores and c.id != chunk.id and c.id not in others]
+    shown = {chunk.ordinal}
+    used = len(chunk.text)
+    for other in sorted(candidates, key=lambda c: -scores[c.id]):
+        if used + len(other.text) + 1 <= max_chars:
+            shown.add(other.ordinal)
+            used += len(other.text) + 1
+    for ordinal in sorted(shown):
+        following = siblings.get(ordinal + 1)
+        while following and following.ordinal not in shown and following.id not in others and used + len(following.text) + 1 <= max_chars:
+            shown.add(following.ordinal)
+            used += len(following.text) + 1
+            following = siblings.get(following.ordinal + 1)
+    pieces: list[str] = []
+    for ordinal in sorted(shown):
+        if pieces and ordinal - 1 not in shown:
+            pieces.append("…")
+        pieces.append(siblings.get(ordinal, chunk).text)
+    return "\n".join(pieces)[:max_chars]
 
 
 def _result(chunk: Chunk, text: str, lesson: Lesson, score: float, terms: list[str]) -> SearchResult:
