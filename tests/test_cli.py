@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
+from kb.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -197,7 +198,7 @@ def _jsonl(result) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
-RESULT_KEYS = {"lesson_id", "title", "text", "heading_path", "source", "score"}
+RESULT_KEYS = {"lesson_id", "title", "text", "heading_path", "source", "document", "score"}
 
 
 def test_search_jsonl_answers_one_line_per_query(kb_dir):
@@ -221,7 +222,7 @@ def test_search_jsonl_answers_one_line_per_query(kb_dir):
         for item in line["results"]:
             assert RESULT_KEYS <= set(item)
             assert isinstance(item["heading_path"], list) and isinstance(item["score"], float)
-            assert item["text"] and len(item["text"]) <= 600
+            assert item["text"] and len(item["text"]) <= Settings().result_chars
 
 
 def test_search_jsonl_malformed_lines_do_not_stop_the_others(kb_dir):
