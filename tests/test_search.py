@@ -170,6 +170,207 @@ def test_window_joins_the_best_chunks_in_reading_order():
     assert _window(chunks[3], chunks, scores, 250, {"c0"}) == "\n".join([texts[3], texts[4]])
 
 
+def test_per_lesson_allows_several_chunks_of_one_lesson(seeded):
+    # 001's long lessons have several chunks each.
+    query = "大客户 销售 信息化 营销"
+    results = seeded.searcher.search(query, k=5, per_lesson=2)
+    counts = Counter(r.lesson_id for r in results)
+    assert max(counts.values()) == 2, counts
+    assert len(counts) <= 5
+    # The chunks shown for one lesson are different chunks, listed together.
+    for lesson_id, n in counts.items():
+        positions = [i for i, r in enumerate(results) if r.lesson_id == lesson_id]
+        assert positions == list(range(positions[0], positions[0] + n)), [r.lesson_id for r in results]
+        assert len({results[i].chunk_id for i in positions}) == n
+    single = seeded.searcher.search(query, k=5)
+    assert len({r.lesson_id for r in single}) == len(single) == 5
+
+
+def test_result_fields(seeded):
+    query = "铁三角的本质"
+    results = seeded.searcher.search(query, k=10)
+    assert len(results) == 10
+    terms = [t for t in tokenize(query, drop_stopwords=True) if len(t) > 1]
+    lessons = seeded.catalog.get_lessons([r.lesson_id for r in results])
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True)
+    for result in results:
+        lesson = lessons[result.lesson_id]
+        assert result.title == lesson.title
+        assert result.heading_path == lesson.heading_path and result.heading_path
+        assert result.source == lesson.source and result.source.endswith(".txt")
+        assert isinstance(result.score, float) and result.score > 0
+        assert 0 < len(result.text) <= seeded.settings.result_chars
+        for line in result.text.split("\n"):
+            assert line == "…" or line.strip() in lesson.body, line
+        document = seeded.catalog.get_document(lesson.document_id)
+        assert result.document == document.title and document.title and not result.document.endswith(".txt")
+        for start, end in result.highlights:
+            assert 0 <= start < end <= len(result.text)
+            shown = fold(result.text[start:end])
+            assert any(term in shown for term in terms), (shown, terms)
+        payload = result.to_json()
+        for key in ("lesson_id", "title", "text", "heading_path", "source", "document", "score", "highlights"):
+            assert key in payload
+    top = results[0]
+    assert top.highlights, "the best result shows where the query matched"
+    assert {top.text[s:e] for s, e in top.highlights} >= {"铁三角", "本质"}
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\n\t", "客" * 2000])
+def test_empty_or_overlong_query_is_a_bad_field(seeded, query):
+    with pytest.raises(BadFieldError) as info:
+        seeded.searcher.search(query)
+    assert info.value.field == "query"
+
+
+# --- filters ----------------------------------------------------------------------------
+
+PLAYBOOK = """\
+---
+title: 大客户拜访手册
+---
+# 大客户拜访手册
+
+## 拜访前的准备
+拜访客户之前先研究客户的年报和预算周期，列出三个要当面确认的问题。
+
+## 高层拜访
+高层拜访要围绕客户的战略目标和预算展开，不要一上来就讲产品和价格。
+"""
+
+REVIEW_WIN = """\
+---
+kind: review
+title: 城商行信贷系统赢单复盘
+outcome: win
+industry: finance
+---
+# 城商行信贷系统赢单复盘
+
+## 项目背景
+城商行要替换老旧的信贷系统，预算在年初已经批准。
+
+## 做得好的
+- 我们提前三个月拜访了客户的科技部和风险部，摸清了预算归属和决策链。
+
+## 经验教训
+- 尽早确认预算归属，客户的预算周期决定了签约时间。
+"""
+
+REVIEW_LOSS = """\
+---
+kind: review
+title: 医院运维续约丢单复盘
+outcome: loss
+industry: healthcare
+---
+# 医院运维续约丢单复盘
+
+## 项目背景
+医院的运维合同到期后改为公开招标，预算被压缩了三成。
+
+## 做得不好的
+- 只维护了信息科，没有拜访分管副院长，招标参数和预算被竞争对手影响。
+
+## 经验教训
+- 续约项目要在到期前半年重新梳理决策链和预算来源。
+"""
+
+FILTER_QUERY = "拜访客户 预算"
+
+
+@pytest.fixture(scope="module")
+def filtered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("filters")
+    corpus = root / "corpus"
+    (corpus / "playbooks").mkdir(parents=True)
+    (corpus / "reviews").mkdir()
+    (corpus / "playbooks" / "visits.md").write_text(PLAYBOOK, encoding="utf-8")
+    (corpus / "reviews" / "bank-win.md").write_text(REVIEW_WIN, encoding="utf-8")
+    (corpus / "reviews" / "hospital-loss.md").write_text(REVIEW_LOSS, encoding="utf-8")
+    ws = Workspace(Settings(data_dir=root / "data"))
+    report = ws.ingestor.ingest([corpus])
+    assert not report.failed, report.failed
+    yield ws
+    ws.close()
+
+
+def _sources(results):
+    return {r.source for r in results}
+
+
+def test_unfiltered_search_spans_every_document(filtered):
+    results = filtered.searcher.search(FILTER_QUERY, k=20)
+    assert _sources(results) == {"visits.md", "bank-win.md", "hospital-loss.md"}
+    assert len(results) == sum(1 for _ in filtered.catalog.iter_lessons())
+
+
+@pytest.mark.parametrize(
+    ("filters", "sources", "check"),
+    [
+        (SearchFilters(kind="playbook"), {"visits.md"}, lambda r: r.kind == "playbook" and r.outcome is None),
+        (SearchFilters(kind="review"), {"bank-win.md", "hospital-loss.md"}, lambda r: r.kind == "review"),
+        (SearchFilters(outcome="win"), {"bank-win.md"}, lambda r: r.outcome == "win"),
+        (SearchFilters(outcome="loss"), {"hospital-loss.md"}, lambda r: r.outcome == "loss"),
+        (SearchFilters(industry="healthcare"), {"hospital-loss.md"}, lambda r: r.outcome == "loss"),
+        (SearchFilters(industry="finance"), {"bank-win.md"}, lambda r: r.outcome == "win"),
+        (SearchFilters(source="hospital-loss"), {"hospital-loss.md"}, lambda r: True),
+        (SearchFilters(source="playbooks/"), {"visits.md"}, lambda r: True),
+        (SearchFilters(kind="review", industry="finance"), {"bank-win.md"}, lambda r: r.kind == "review"),
+        (SearchFilters(outcome="no-decision"), set(), lambda r: True),
+        (SearchFilters(industry="retail"), set(), lambda r: True),
+        (SearchFilters(source="no-such-file"), set(), lambda r: True),
+    ],
+    ids=lambda value: repr(value) if isinstance(value, SearchFilters) else "",
+)
+def test_filters_restrict_results(filtered, filters, sources, check):
+    results = filtered.searcher.search(FILTER_QUERY, k=20, filters=filters)
+    assert _sources(results) == sources
+    assert all(check(r) for r in results)
+    # Everything that passes the filter is found (the corpus is tiny), and nothing else.
+    expected = {lesson.id for lesson in filtered.catalog.iter_lessons(filters)}
+    assert {r.lesson_id for r in results} == expected
+
+
+def test_tag_filter_restricts_results(filtered):
+    lessons = list(filtered.catalog.iter_lessons())
+    tagged = Counter(tag for lesson in lessons for tag in lesson.tags)
+    # A tag that some lessons have and others lack.
+    partial = [tag for tag, n in tagged.items() if 0 < n < len(lessons)]
+    if not partial:
+        pytest.skip(f"the tagger gave every lesson the same tags: {tagged}")
+    for tag in partial:
+        with_tag = {lesson.id for lesson in lessons if tag in lesson.tags}
+        results = filtered.searcher.search(FILTER_QUERY, k=20, filters=SearchFilters(tag=tag))
+        assert {r.lesson_id for r in results} == with_tag, tag
+        assert all(tag in r.tags for r in results)
+    assert filtered.searcher.search(FILTER_QUERY, k=20, filters=SearchFilters(tag="no-such-tag")) == []
+
+
+def test_off_topic_question_is_weak_and_still_shows_the_nearest_lessons(seeded):
+    results = seeded.searcher.search("how far is the moon from the earth", k=5)
+    assert results.weak is True
+    assert len(results) == 5
+
+
+def test_on_topic_question_is_not_weak(seeded):
+    results = seeded.searcher.search("如何在客户内部找到教练", k=5)
+    assert results.weak is False
+
+
+def test_convex_fusion_keeps_score_magnitude():
+    from search.fusion import FusionWeights, convex_fusion
+
+    # the lexical side's clear winner (item 0) is not outvoted by a nearly flat dense list
+    fused = convex_fusion(
+        {"lexical": np.array([10.0, 1.0, 0.0]), "dense": np.array([0.870, 0.872, 0.860])},
+        FusionWeights(dense=1.0, lexical=1.0),
+    )
+    assert int(np.argmax(fused)) == 0
+    assert fused.max() <= 1.0 and fused.min() >= 0.0
+
+
 def test_character_bigrams_match_a_paraphrase_cut_into_other_words():
     from kb.textnorm import char_bigrams
 
