@@ -207,6 +207,14 @@ _I10_DOCUMENT_PARAGRAPHS = """
         CREATE INDEX document_paragraphs_source ON document_paragraphs(source, hash);
 """
 
+# Search filters by kind, outcome and industry: without these a filter scanned every lesson (211 ms at
+# 92,000 lessons in `kb bench search`).
+_I12_LESSON_FILTER_INDEXES = """
+        CREATE INDEX lessons_kind_outcome ON lessons(kind, outcome);
+        CREATE INDEX lessons_outcome ON lessons(outcome);
+        CREATE INDEX lessons_industry ON lessons(industry);
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -218,6 +226,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("i9_chunk_generation", _I9_CHUNK_GENERATION),
     ("i9_weak_queries", _I9_WEAK_QUERIES),
     ("i10_document_paragraphs", _I10_DOCUMENT_PARAGRAPHS),
+    ("i12_lesson_filter_indexes", _I12_LESSON_FILTER_INDEXES),
 ]
 
 
@@ -679,8 +688,8 @@ class Catalog:
     def lesson_ids(self, filters: SearchFilters) -> set[str]:
         """Ids of the lessons the filters let through (without loading the lessons)."""
         where, params = lesson_filter_sql(filters)
-        rows = self.db.execute(f"SELECT DISTINCT l.id FROM lessons l JOIN documents d ON d.id = l.document_id WHERE {where}", params)
-        return {row[0] for row in rows}
+        documents = "JOIN documents d ON d.id = l.document_id" if filters.source else ""
+        return {row[0] for row in self.db.execute(f"SELECT l.id FROM lessons l {documents} WHERE {where}", params)}
 
     def set_lesson_tags(self, lesson_id: str, tags: Sequence[str]) -> None:
         with self.transaction():

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kb.accounts import Accounts
-from kb.catalog import MIGRATIONS, TOKENIZER_KEY, Catalog
-from kb.domain import Chunk, Document, Lesson
+from kb.catalog import MIGRATIONS, TOKENIZER_KEY, Catalog, lesson_filter_sql
+from kb.domain import Chunk, Document, Lesson, SearchFilters
 from kb.insights import Insights
 from kb.textnorm import TOKENIZER
 
@@ -20,6 +20,18 @@ def test_migrations_run_once_and_are_recorded(tmp_path: Path):
     db = sqlite3.connect(path)
     assert [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY rowid")] == [name for name, _ in MIGRATIONS]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_search_filters_find_lessons_through_an_index(tmp_path: Path):
+    # Without an index every filtered search read every lesson (211 ms at 92,000 lessons).
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    try:
+        for filters in (SearchFilters(kind="review", outcome="loss"), SearchFilters(outcome="win"), SearchFilters(industry="retail")):
+            where, params = lesson_filter_sql(filters)
+            plan = " ".join(row[3] for row in catalog.db.execute(f"EXPLAIN QUERY PLAN SELECT l.id FROM lessons l WHERE {where}", params))
+            assert "USING INDEX" in plan and "SCAN" not in plan, (filters, plan)
+    finally:
+        catalog.close()
 
 
 def test_concurrent_writes_from_threads_all_land(tmp_path: Path):
