@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.domain import Chunk, Document, Lesson, SearchFilters, VectorWork
+from kb.domain import Chunk, Document, Lesson, SearchFilters, VectorWork, shown_title
 from kb.errors import StoreError
 from kb.textnorm import TOKENIZER, tokenize
 
@@ -343,7 +343,7 @@ class Catalog:
         unique = list(dict.fromkeys(document_ids))
         marks = ",".join("?" * len(unique))
         rows = self.db.execute(f"SELECT id, title, path FROM documents WHERE id IN ({marks})", unique) if unique else []
-        return {r["id"]: r["title"] or r["path"].replace("\\", "/").rsplit("/", 1)[-1] for r in rows}
+        return {r["id"]: shown_title(r["title"], r["path"]) for r in rows}
 
     def list_documents(self) -> list[Document]:
         rows = self.db.execute(f"{_DOCUMENT_SELECT} GROUP BY d.id ORDER BY d.path").fetchall()

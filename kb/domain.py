@@ -154,6 +154,11 @@ class VectorWork:
     tags: list[str] = field(default_factory=list)
 
 
+def shown_title(title: str | None, path: str) -> str:
+    """How a document is named to people: its title, or its file name when it has none."""
+    return title or path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 @dataclass
 class Document:
     id: str

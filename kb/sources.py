@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from kb.domain import Document
+from kb.domain import Document, shown_title
 
 
 def document_labels(documents: Iterable[Document]) -> dict[str, str]:
@@ -24,7 +24,7 @@ def document_labels(documents: Iterable[Document]) -> dict[str, str]:
 
 
 def _label(document: Document) -> str:
-    title = document.title or document.path.replace("\\", "/").rsplit("/", 1)[-1]
+    title = shown_title(document.title, document.path)
     if document.kind != "review":
         return title
     details = [str(document.metadata.get(name) or "").strip() for name in ("date", "author")]

@@ -107,7 +107,8 @@ class Searcher:
         signals = {name: scores[rows] for name, scores in full.items()}
         floor = min(dense.values(), default=0.0)
         signals["dense"] = np.array([dense.get(ids[i], floor) for i in rows])
-        tops = {name: float(scores.max()) for name, scores in signals.items() if scores.size and name not in ("lexical", "bigrams")}
+        # Every signal's best score; the weak verdict reads those it is calibrated for.
+        tops = {name: float(scores.max()) for name, scores in signals.items() if scores.size}
         match = match_expression(terms)
         titles = dict(title_search(self.catalog, match, filters, CANDIDATES))
         return Evidence(query, terms, [ids[i] for i in rows], signals, titles, tops)
