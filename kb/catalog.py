@@ -7,6 +7,7 @@ content is searchable the moment the transaction that stored it commits.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,8 @@ if TYPE_CHECKING:  # numpy loads where vectors are read or written, not for ever
 
 # The meta key that names the tokenizer of the stored lexical tokens.
 TOKENIZER_KEY = "lexical.tokenizer"
+ACTIVE_KEY = "vectors.collection"
+STORE_KEY = "vectors.store_id"
 
 
 _M001_CORE = """
@@ -327,6 +330,18 @@ class Catalog:
 
     def delete_meta(self, key: str) -> None:
         self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    def vector_store_prefix(self) -> str:
+        """The prefix of this data dir's Chroma collections: several data dirs may share one Chroma server."""
+        if self.get_meta(STORE_KEY) is None:
+            self.set_meta_once(STORE_KEY, secrets.token_hex(6))
+        return f"kb-{self.get_meta(STORE_KEY)}-"
+
+    def active_collection(self) -> str:
+        """The Chroma collection searches read (data dirs of kb 0.1 keep their one collection, ``chunks``)."""
+        if self.get_meta(ACTIVE_KEY) is None:
+            self.set_meta_once(ACTIVE_KEY, self.vector_store_prefix() + "0")
+        return self.get_meta(ACTIVE_KEY)
 
     # --- documents ----------------------------------------------------------------------
 

@@ -293,16 +293,17 @@ def stats(workspace: Workspace, as_json: bool) -> None:
     """Counts of documents, lessons, chunks, vectors, reviews, sets and users."""
     _require_knowledge_base(workspace)
     catalog = workspace.catalog
-    counts = {**catalog.counts(), "vectors": workspace.index.count()}
+    vectors, model = workspace.vector_summary()
+    counts = {**catalog.counts(), "vectors": vectors}
     if as_json:
-        click.echo(json.dumps({**counts, "model": workspace.index.model_fingerprint}, ensure_ascii=False))
+        click.echo(json.dumps({**counts, "model": model}, ensure_ascii=False))
         return
     from rich.table import Table
 
     table = Table("what", "count", box=None)
     for key, value in counts.items():
         table.add_row(key.replace("_", " "), str(value))
-    table.add_row("model", workspace.index.model_fingerprint or "—")
+    table.add_row("model", model or "—")
     console.print(table)
     for column in ("kind", "outcome", "tag"):
         by = catalog.count_by(column)

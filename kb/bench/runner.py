@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from kb.workspace import Workspace
 SYNTHETIC_NOTE = "synthetic: passage vectors of the engine and of every view are drawn from a hash of the text; queries use the real engines"
 EMBED_SAMPLE = 16
 SERVER_START_S = 600
+BENCH_USER = "kb-bench"
 
 
 def synthetic_passages(engine: object) -> Callable[[Sequence[str]], np.ndarray]:
@@ -199,9 +201,10 @@ def bench_search(settings: Settings, work_dir: Path, chunks: int, *, queries: in
             (filtered if filters else plain).append(time.perf_counter() - started)
         in_process = _percentiles(plain)
         peers = _peers(workspace, searcher, load, bm25s, parse_query, query_tokens)
+        token = _bench_token(workspace)
     finally:
         workspace.close()
-    http = _bench_http(settings, load)
+    http = _bench_http(settings, load, token)
     return {
         "chunks": base["chunks"],
         "queries": len(load),
@@ -249,8 +252,45 @@ def _peers(workspace: Workspace, searcher, load, bm25s, parse_query, query_token
     }
 
 
-def _bench_http(settings: Settings, load) -> dict:
-    """Start `kb serve` on the base, time its first and later answers, sequentially and with 8 clients."""
+def _bench_token(workspace: Workspace) -> str:
+    """An API token of a rep account for the bench, which submits a review."""
+    from kb.accounts import Accounts
+
+    accounts = Accounts(workspace.catalog)
+    if accounts.get_user(BENCH_USER) is None:
+        accounts.add_user(BENCH_USER, "rep", secrets.token_urlsafe(24))
+    return accounts.create_token(BENCH_USER, "kb bench search")
+
+
+def _review_round_trip(base: str, token: str) -> dict:
+    """Submit a review through the API, then search for its lesson: is it found, and how long did each take?"""
+    customer = f"基准客户{secrets.token_hex(3)}"
+    lesson = f"{customer}在签约前一周要求追加两名驻场工程师，我们没有预留人力，被竞争对手抢走了订单"
+    payload = {"outcome": "loss", "customer": customer, "lessons": [lesson]}
+    request = urllib.request.Request(
+        f"{base}/api/reviews",
+        data=json.dumps(payload).encode("utf-8"),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=600) as response:
+        lesson_ids = {item["lesson_id"] for item in json.load(response)["lessons"]}
+    submit_s = time.perf_counter() - started
+    started = time.perf_counter()
+    with urllib.request.urlopen(_search_url(base, lesson, {}), timeout=600) as response:
+        results = json.load(response)["results"]
+    search_s = time.perf_counter() - started
+    return {
+        "review_found_by_next_search": any(r["lesson_id"] in lesson_ids for r in results),
+        "review_submit_ms": round(submit_s * 1000, 1),
+        "review_next_search_ms": round(search_s * 1000, 1),
+    }
+
+
+def _bench_http(settings: Settings, load, token: str) -> dict:
+    """Start `kb serve` on the base, time its first and later answers, sequentially and with 8 clients, then
+    submit a review and search for it."""
     port = _free_port()
     env = {**os.environ, "KB_DATA_DIR": str(settings.data_dir), "KB_VIEWS": settings.views, "KB_ENGINE": settings.engine, "KB_MODEL": settings.model}
     server = subprocess.Popen(
@@ -283,6 +323,7 @@ def _bench_http(settings: Settings, load) -> dict:
             "http_p95_ms": _percentiles(sequential)["p95_ms"],
             "concurrent8_p50_ms": _percentiles(concurrent)["p50_ms"],
             "concurrent8_p95_ms": _percentiles(concurrent)["p95_ms"],
+            **_review_round_trip(base, token),
             "peak_rss_mb": _peak_rss_mb(server.pid),
         }
     finally:
