@@ -831,9 +831,12 @@ class Catalog:
         marks = ",".join("?" * len(chunk_ids))
         rows = self.db.execute(f"SELECT c.id, l.title FROM chunks c JOIN lessons l ON l.id = c.lesson_id WHERE c.id IN ({marks})", list(chunk_ids))
         return dict(rows.fetchall())
-    def chunk_rows(self) -> list[sqlite3.Row]:
-        """id, lesson_id, stored lexical tokens and indexed text of every chunk: what in-memory search loads."""
-        return self.db.execute("SELECT id, lesson_id, tokens, text, context FROM chunks ORDER BY rowid").fetchall()
+    def chunk_rows(self, after_rowid: int = 0) -> list[sqlite3.Row]:
+        """rowid, id, lesson_id, stored lexical tokens and indexed text of every chunk (written after
+        ``after_rowid``): what in-memory search loads."""
+        return self.db.execute(
+            "SELECT rowid, id, lesson_id, tokens, text, context FROM chunks WHERE rowid > ? ORDER BY rowid", (after_rowid,)
+        ).fetchall()
 
     def chunk_generation(self) -> int:
         """Grows with every chunk added or removed, so in-memory indexes know when to reload."""

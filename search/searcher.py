@@ -93,14 +93,14 @@ class Searcher:
         filters = self.facets.canonical_filters(filters or SearchFilters())
         encoders = [self.embedder, *self.views]
         vectors = [self._encoders.submit(encoder.embed_query, query.text) for encoder in encoders]
-        self.signals.refresh()
-        ids = self.signals.chunk_ids
-        allowed = self.signals.allowed(None if filters.is_empty() else self.catalog.lesson_ids(filters))
+        signals = self.signals.current()
+        ids = signals.chunk_ids
+        allowed = signals.allowed(None if filters.is_empty() else self.catalog.lesson_ids(filters))
         terms = query_tokens(query)
-        full = {"lexical": self.signals.lexical(terms), "bigrams": self.signals.bigrams(query_bigrams(query))}
+        full = {"lexical": signals.lexical(terms), "bigrams": signals.bigrams(query_bigrams(query))}
         for view, vector in zip(self.views, vectors[1:]):
-            full[view.name] = self.signals.view(view.name, vector.result())
-        dense_scores = self.signals.dense(vectors[0].result())
+            full[view.name] = signals.view(view.name, vector.result())
+        dense_scores = signals.dense(vectors[0].result())
         chosen: set[int] = set()
         if dense_scores is None:  # the vectors are not all in memory: Chroma's nearest chunks
             document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
@@ -115,15 +115,15 @@ class Searcher:
         for scores in full.values():
             chosen.update(_top(scores, allowed))
         rows = sorted(chosen)
-        signals = {name: scores[rows] for name, scores in full.items()}
+        chosen_scores = {name: scores[rows] for name, scores in full.items()}
         floor = min(dense.values(), default=0.0)
-        signals["dense"] = np.array([dense.get(ids[i], floor) for i in rows])
+        chosen_scores["dense"] = np.array([dense.get(ids[i], floor) for i in rows])
         # Every signal's best score; the weak verdict reads those it is calibrated for.
-        tops = {name: float(scores.max()) for name, scores in signals.items() if scores.size}
+        tops = {name: float(scores.max()) for name, scores in chosen_scores.items() if scores.size}
         searched_titles: dict[str, float] = {}
         if self.weights.title > 0 if titles is None else titles:
             searched_titles = dict(title_search(self.catalog, match_expression(terms), filters, CANDIDATES))
-        return Evidence(query, terms, [ids[i] for i in rows], signals, searched_titles, tops)
+        return Evidence(query, terms, [ids[i] for i in rows], chosen_scores, searched_titles, tops)
 
     def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:
         """Best lessons for the query; at most ``per_lesson`` results (chunks) from one lesson."""

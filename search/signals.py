@@ -1,14 +1,18 @@
 """In-memory scores of every chunk: BM25 over the stored jieba tokens and over character bigrams, the dense
 vectors and the extra views'.
 
-Loaded from the catalog (its embedding cache) once and reloaded when its chunks change, so a query costs a few
-array products, filters are a mask, and Chroma's metadata filtering (slow at scale) is not on the search path.
+Loaded from the catalog (its embedding cache) once, so a query costs a few array products, filters are a mask,
+and Chroma's metadata filtering (slow at scale) is not on the search path. When chunks change, the chunks
+written since the load are indexed at once as a small second part, so the next search finds them, while the
+whole index is rebuilt in the background (a minute at 100,000 chunks) and then takes the parts' place.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import bm25s
 import numpy as np
@@ -19,6 +23,82 @@ from kb.embedding import CachedEmbedder, SparseE5View, fingerprint, unpack_spars
 from kb.errors import KbError
 from kb.textnorm import char_bigrams
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkIndex:
+    """The scores of a fixed set of chunks (rows of the catalog up to ``last_rowid``)."""
+
+    chunk_ids: list[str]
+    lesson_codes: np.ndarray  # per chunk, its lesson's position in lesson_index
+    lesson_index: dict[str, int]
+    bm25: bm25s.BM25 | None
+    bigrams: bm25s.BM25 | None
+    matrices: dict[str, object]
+    dense: np.ndarray | None  # None when the embedding cache lacks a chunk's vector (then Chroma is asked)
+    last_rowid: int
+
+    def allowed(self, lesson_ids: set[str] | None) -> np.ndarray:
+        if lesson_ids is None:
+            return np.ones(len(self.chunk_ids), dtype=bool)
+        allowed_lessons = np.zeros(len(self.lesson_index), dtype=bool)
+        allowed_lessons[[self.lesson_index[lid] for lid in lesson_ids if lid in self.lesson_index]] = True
+        return allowed_lessons[self.lesson_codes]
+
+    def bm25_scores(self, index: bm25s.BM25 | None, terms: Sequence[str]) -> np.ndarray:
+        if index is None or not terms:
+            return np.zeros(len(self.chunk_ids))
+        return np.asarray(index.get_scores(list(terms)), dtype=np.float64)
+
+    def view(self, name: str, query_vector: np.ndarray) -> np.ndarray:
+        matrix = self.matrices[name]
+        if not self.chunk_ids:
+            return np.zeros(0)
+        if isinstance(matrix, np.ndarray):
+            return matrix @ query_vector
+        query = unpack_sparse(query_vector, matrix.shape[1])
+        return np.asarray(matrix[:, query.indices] @ query.data).ravel()
+
+
+@dataclass(frozen=True)
+class Signals:
+    """One consistent view of the in-memory indexes for one search: the loaded chunks, then those written since."""
+
+    parts: tuple[ChunkIndex, ...]
+    generation: int
+    chunk_ids: list[str] = field(init=False)
+    _current: np.ndarray = field(init=False)  # False where a later part holds a newer version of the chunk
+
+    def __post_init__(self) -> None:
+        ids = [cid for part in self.parts for cid in part.chunk_ids]
+        newest = {cid: i for i, cid in enumerate(ids)}
+        object.__setattr__(self, "chunk_ids", ids)
+        object.__setattr__(self, "_current", np.array([newest[cid] == i for i, cid in enumerate(ids)], dtype=bool))
+
+    def allowed(self, lesson_ids: set[str] | None) -> np.ndarray:
+        """Per chunk, whether its lesson is among ``lesson_ids`` (all chunks when None)."""
+        return np.concatenate([part.allowed(lesson_ids) for part in self.parts]) & self._current
+
+    def lexical(self, tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every chunk for the query's word tokens."""
+        return np.concatenate([part.bm25_scores(part.bm25, tokens) for part in self.parts])
+
+    def bigrams(self, grams: Sequence[str]) -> np.ndarray:
+        """BM25 score of every chunk for the query's character bigrams."""
+        return np.concatenate([part.bm25_scores(part.bigrams, grams) for part in self.parts])
+
+    def view(self, name: str, query_vector: np.ndarray) -> np.ndarray:
+        """Every chunk's similarity to the query in one view."""
+        return np.concatenate([part.view(name, query_vector) for part in self.parts])
+
+    def dense(self, query_vector: np.ndarray) -> np.ndarray | None:
+        """Every chunk's cosine similarity to the query, or None when the vectors are not all in memory."""
+        if any(part.dense is None for part in self.parts):
+            return None
+        query = np.asarray(query_vector, dtype=np.float32)
+        return np.concatenate([part.dense @ query for part in self.parts])
+
 
 class ChunkSignals:
     def __init__(self, catalog: Catalog, views: Sequence[CachedEmbedder] = (), dense: CachedEmbedder | None = None) -> None:
@@ -26,37 +106,69 @@ class ChunkSignals:
         self.views = list(views)
         self.dense_engine = dense
         self._lock = threading.Lock()
-        self._generation: int | None = None
-        self.chunk_ids: list[str] = []
-        self._lesson_codes = np.zeros(0, dtype=np.int64)  # per chunk, its lesson's position in _lesson_index
-        self._lesson_index: dict[str, int] = {}
-        self._bm25: bm25s.BM25 | None = None
-        self._bigrams: bm25s.BM25 | None = None
-        self._matrices: dict[str, object] = {}
-        self._dense: np.ndarray | None = None
+        self._signals: Signals | None = None
+        self._rebuilding: threading.Thread | None = None
 
-    def refresh(self) -> None:
-        """Reload when chunks were added or removed since the last load."""
+    @property
+    def loaded(self) -> Signals | None:
+        """The indexes as last loaded, without asking the catalog whether they are current."""
+        return self._signals
+
+    def current(self) -> Signals:
+        """The indexes as of the catalog's latest chunk generation (loading them on first use)."""
         generation = self.catalog.chunk_generation()
-        if generation == self._generation:
+        signals = self._signals
+        if signals is not None and signals.generation == generation:
+            return signals
+        with self._lock:
+            signals = self._signals
+            if signals is None:
+                self._signals = Signals((self._index(self.catalog.chunk_rows()),), generation)
+            elif signals.generation != generation:
+                base = signals.parts[0]
+                written = self.catalog.chunk_rows(after_rowid=base.last_rowid)
+                parts = (base, self._index(written)) if written else (base,)
+                self._signals = Signals(parts, generation)
+                self._rebuild_in_background()
+            return self._signals
+
+    def settle(self) -> None:
+        """Wait for a background rebuild to finish."""
+        thread = self._rebuilding
+        if thread is not None:
+            thread.join()
+
+    def _rebuild_in_background(self) -> None:
+        if self._rebuilding is not None and self._rebuilding.is_alive():
+            return  # the running rebuild is followed by another when it finds the catalog moved on
+        self._rebuilding = threading.Thread(target=self._rebuild, name="kb-signals-rebuild", daemon=True)
+        self._rebuilding.start()
+
+    def _rebuild(self) -> None:
+        try:
+            generation = self.catalog.chunk_generation()
+            whole = Signals((self._index(self.catalog.chunk_rows()),), generation)
+        except Exception:  # a failed rebuild leaves the search on its parts; the next change tries again
+            log.exception("rebuilding the in-memory search indexes failed")
             return
         with self._lock:
-            if generation != self._generation:
-                self._load()
-                self._generation = generation
+            self._signals = whole
 
-    def _load(self) -> None:
-        rows = self.catalog.chunk_rows()
+    def _index(self, rows: Sequence) -> ChunkIndex:
         chunks = [Chunk(r["id"], r["lesson_id"], 0, r["text"], r["context"]) for r in rows]
-        self.chunk_ids = [c.id for c in chunks]
-        self._lesson_index = {}
-        self._lesson_codes = np.array([self._lesson_index.setdefault(c.lesson_id, len(self._lesson_index)) for c in chunks], dtype=np.int64)
+        lesson_index: dict[str, int] = {}
+        codes = np.array([lesson_index.setdefault(c.lesson_id, len(lesson_index)) for c in chunks], dtype=np.int64)
         texts = [c.index_text for c in chunks]
-        self._bm25 = _bm25(r["tokens"].split() for r in rows)
-        self._bigrams = _bm25(char_bigrams(text) for text in texts)
-        self._matrices = {view.name: self._view_matrix(view, texts) for view in self.views}
-        # Without every chunk's vector in the cache (a data dir from before the cache), dense search asks Chroma.
-        self._dense = self._cached_rows(self.dense_engine, [c.embedded_text for c in chunks]) if self.dense_engine else None
+        return ChunkIndex(
+            chunk_ids=[c.id for c in chunks],
+            lesson_codes=codes,
+            lesson_index=lesson_index,
+            bm25=_bm25((r["tokens"] or "").split() for r in rows),
+            bigrams=_bm25(char_bigrams(text) for text in texts),
+            matrices={view.name: self._view_matrix(view, texts) for view in self.views},
+            dense=self._cached_rows(self.dense_engine, [c.embedded_text for c in chunks]) if self.dense_engine else None,
+            last_rowid=rows[-1]["rowid"] if rows else 0,
+        )
 
     def _cached_rows(self, view: CachedEmbedder, texts: list[str]) -> np.ndarray | None:
         """The cached passage vectors of the texts, one row each; None when any is missing."""
@@ -77,41 +189,6 @@ class ChunkSignals:
             # Column slices of a CSC matrix touch only the query's own terms.
             return unpack_sparse(rows, view.inner.sparse_dim).tocsc()
         return rows
-
-    def allowed(self, lesson_ids: set[str] | None) -> np.ndarray:
-        """Per chunk, whether its lesson is among ``lesson_ids`` (all chunks when None)."""
-        if lesson_ids is None:
-            return np.ones(len(self.chunk_ids), dtype=bool)
-        allowed_lessons = np.zeros(len(self._lesson_index), dtype=bool)
-        allowed_lessons[[self._lesson_index[lid] for lid in lesson_ids if lid in self._lesson_index]] = True
-        return allowed_lessons[self._lesson_codes]
-
-    def dense(self, query_vector: np.ndarray) -> np.ndarray | None:
-        """Every chunk's cosine similarity to the query, or None when the vectors are not all in memory."""
-        return None if self._dense is None else self._dense @ np.asarray(query_vector, dtype=np.float32)
-
-    def lexical(self, tokens: Sequence[str]) -> np.ndarray:
-        """BM25 score of every chunk for the query's word tokens."""
-        return self._scores(self._bm25, tokens)
-
-    def bigrams(self, grams: Sequence[str]) -> np.ndarray:
-        """BM25 score of every chunk for the query's character bigrams."""
-        return self._scores(self._bigrams, grams)
-
-    def _scores(self, index: bm25s.BM25 | None, terms: Sequence[str]) -> np.ndarray:
-        if index is None or not terms:
-            return np.zeros(len(self.chunk_ids))
-        return np.asarray(index.get_scores(list(terms)), dtype=np.float64)
-
-    def view(self, name: str, query_vector: np.ndarray) -> np.ndarray:
-        """Every chunk's similarity to the query in one view."""
-        matrix = self._matrices[name]
-        if not len(self.chunk_ids):
-            return np.zeros(0)
-        if isinstance(matrix, np.ndarray):
-            return matrix @ query_vector
-        query = unpack_sparse(query_vector, matrix.shape[1])
-        return np.asarray(matrix[:, query.indices] @ query.data).ravel()
 
 
 def _bm25(documents: Iterable[list[str]]) -> bm25s.BM25 | None:

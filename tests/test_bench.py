@@ -72,7 +72,7 @@ def test_a_fresh_server_has_its_indexes_in_memory_before_its_first_request(tmp_p
     writer.close()
     with kb_client(settings, users=()) as client:
         workspace = client.app.state.workspace
-        signals = workspace.searcher.signals
+        loaded = workspace.searcher.signals.loaded
         # loaded in the lifespan: the first request finds BM25 and the views' matrices built for the current chunks
-        assert signals.chunk_ids and signals._generation == workspace.catalog.chunk_generation()
+        assert loaded is not None and loaded.chunk_ids and loaded.generation == workspace.catalog.chunk_generation()
         assert client.get("/api/search", params={"q": "客户预算"}).json()["results"]
