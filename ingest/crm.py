@@ -24,6 +24,7 @@ from ingest.encoding import decode_bytes
 from ingest.reviews import ReviewValidationError, review_markdown, validate_review
 from kb.domain import REQUIRED_REVIEW_FIELDS
 from kb.errors import BadFieldError, BadFileError, describe
+from kb.yaml_text import load_yaml
 
 if TYPE_CHECKING:
     from ingest.pipeline import FileResult, Ingestor
@@ -85,7 +86,7 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
         return {}
     if Path(spec).is_file():
         try:
-            loaded = yaml.safe_load(Path(spec).read_text(encoding="utf-8"))
+            loaded = load_yaml(Path(spec).read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise BadFileError(spec, f"mapping file: {describe(exc)}") from None
         if not isinstance(loaded, dict):

@@ -26,6 +26,7 @@ from ingest.pdf import load_pdf
 from ingest.slides import load_pptx
 from kb.domain import Block, Heading, LoadedDocument, Paragraph, Table
 from kb.errors import BadFileError, describe
+from kb.yaml_text import load_yaml
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".docx", ".pdf", ".pptx")
 
@@ -152,13 +153,9 @@ def _html_fragment_blocks(source: str) -> list[Block]:
     return _walk_html(fragment)
 
 
-# libyaml's safe loader where PyYAML was built with it: the same documents, several times faster.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _parse_front_matter(source: str, path: Path) -> dict[str, Any]:
     try:
-        parsed = yaml.load(source, Loader=_SAFE_LOADER)
+        parsed = load_yaml(source)
     except yaml.MarkedYAMLError as exc:
         where = f" (line {exc.problem_mark.line + 2})" if exc.problem_mark else ""
         raise BadFileError(path, f"front matter: {exc.problem or exc.context}{where}") from None

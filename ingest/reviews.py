@@ -21,6 +21,7 @@ from kb.domain import OUTCOMES
 from kb.errors import BadFieldError, BadFileError, KbError, Problem
 from kb.textnorm import compact
 from kb.validation import currency_code, finite_number, iso_date, valid_unicode
+from kb.yaml_text import load_yaml
 
 if TYPE_CHECKING:
     from ingest.pipeline import Ingestor
@@ -205,7 +206,7 @@ def read_review(path: Path) -> dict[str, Any]:
     """
     text = Path(path).read_text(encoding="utf-8")
     match = _FRONT_MATTER.match(text)
-    front = (yaml.safe_load(match.group(1)) if match else None) or {}
+    front = (load_yaml(match.group(1)) if match else None) or {}
     if not isinstance(front, dict):
         front = {}
     body = text[match.end():] if match else text

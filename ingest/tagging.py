@@ -15,6 +15,7 @@ from kb.domain import Lesson, SearchFilters
 from kb.embedding import CachedEmbedder
 from kb.errors import BadFileError
 from kb.textnorm import fold
+from kb.yaml_text import load_yaml
 
 MAX_TAGS = 3
 # e5 similarities of any sales text to any sales topic sit in a narrow band (about 0.80–0.90), so a
@@ -41,7 +42,7 @@ class Tag:
 def read_taxonomy_file(path: Path) -> Any:
     """The taxonomy file's YAML; an unreadable or invalid file is a BadFileError naming it."""
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise BadFileError(path, f"cannot read the taxonomy: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:

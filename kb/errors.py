@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,12 @@ class ModelMismatchError(KbError):
             f"the index was built with {indexed} but kb is configured for {configured}; "
             "run `kb reindex` to rebuild the vectors with the configured model"
         )
+
+    @classmethod
+    def check(cls, indexed: str | None, configured: str, vectors: Callable[[], int]) -> None:
+        """Refuse to mix vectors of two models in one index: raise when another model built stored vectors."""
+        if indexed and indexed != configured and vectors() > 0:
+            raise cls(indexed, configured)
 
 
 class NotFoundError(KbError):

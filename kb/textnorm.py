@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,18 @@ def jieba_keywords() -> "ModuleType":
 
     jieba.setLogLevel(60)
     return jieba.analyse
+
+
+@lru_cache(maxsize=1)
+def jieba_idf() -> dict[str, float]:
+    """jieba's inverse document frequencies over general Chinese text, read from its idf.txt: importing
+    jieba.analyse for them would also load its part-of-speech dictionary (1-2 s)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("jieba")
+    assert spec is not None and spec.submodule_search_locations
+    text = (Path(spec.submodule_search_locations[0]) / "analyse" / "idf.txt").read_text(encoding="utf-8")
+    return {word: float(idf) for word, idf in (line.split(" ") for line in text.splitlines() if line)}
 
 
 def to_simplified(text: str) -> str:

@@ -26,6 +26,7 @@ from ingest.chunking import chunk_lesson
 from kb.domain import KINDS, Chunk, Document, Lesson
 from kb.errors import StoreError
 from kb.workspace import Workspace
+from kb.yaml_text import load_yaml
 
 FORMAT = 1
 MANIFEST = "kb-export.yaml"
@@ -259,7 +260,7 @@ def _read_yaml(path: Path, kind: type) -> Any:
     if not path.is_file():
         raise StoreError(f"{path} is missing: this is not a complete kb export")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path}: not readable YAML ({str(exc).splitlines()[0]})") from exc
     if data is None:

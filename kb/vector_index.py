@@ -82,9 +82,7 @@ class VectorIndex:
 
     def check_model(self, fingerprint: str) -> None:
         """Refuse to mix vectors of two models in one index."""
-        indexed = self.model_fingerprint
-        if indexed and indexed != fingerprint and self.collection.count() > 0:
-            raise ModelMismatchError(indexed, fingerprint)
+        ModelMismatchError.check(self.model_fingerprint, fingerprint, self.collection.count)
 
     def claim(self, fingerprint: str) -> None:
         """Record the model that builds the active collection."""

@@ -52,6 +52,14 @@ class Workspace:
         summary = None if self.settings.chroma_url else collection_summary(self.settings.chroma_dir, self.catalog.active_collection())
         return summary or (self.index.count(), self.index.model_fingerprint)
 
+    def check_vectors_model(self) -> None:
+        """Refuse to search or add to vectors that another model built (ModelMismatchError)."""
+        from kb.embedding import fingerprint
+        from kb.errors import ModelMismatchError
+
+        vectors, model = self.vector_summary()
+        ModelMismatchError.check(model, fingerprint(self.embedder), lambda: vectors)
+
     @cached_property
     def lock(self) -> WriterLock:
         return WriterLock(self.settings.data_dir)
@@ -111,9 +119,10 @@ class Workspace:
         from search.query import Glossary
         from search.searcher import Searcher
 
+        self.check_vectors_model()
         return Searcher(
             self.catalog,
-            self.index,
+            lambda: self.index,
             self.embedder,
             Glossary.load(self.settings.glossary_path),
             views=self.views,

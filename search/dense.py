@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from kb.domain import SearchFilters
 from kb.embedding import Embedder
-from kb.vector_index import VectorIndex
 from search.query import Query
+
+if TYPE_CHECKING:  # chromadb loads only when a search needs Chroma (vectors not all in memory)
+    from kb.vector_index import VectorIndex
 
 
 def dense_search(

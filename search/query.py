@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
 from kb.errors import BadFileError, BadFieldError
 from kb.textnorm import fold, fold_script, has_cjk
+from kb.yaml_text import load_yaml
 
 MAX_QUERY_CHARS = 500
 
@@ -31,16 +33,13 @@ class Glossary:
 
     def __init__(self, groups: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> None:
         self.groups = groups
-        self._patterns = [
-            [(_term_pattern(term), term) for term in (*english, *chinese)] for english, chinese in groups
-        ]
 
     @classmethod
     def load(cls, path: Path | None) -> "Glossary":
         if path is None or not Path(path).exists():
             return cls([])
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            data = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise BadFileError(path, f"invalid YAML: {exc}") from exc
         groups = []
@@ -57,16 +56,22 @@ class Glossary:
         """Terms of every group the query mentions, in the language the query lacks."""
         query_is_chinese = has_cjk(folded_query)
         extra: list[str] = []
-        for (english, chinese), patterns in zip(self.groups, self._patterns):
-            if any(pattern.search(folded_query) for pattern, _ in patterns):
+        for english, chinese in self.groups:
+            if any(_mentions(folded_query, term) for term in (*english, *chinese)):
                 extra.extend(english if query_is_chinese else chinese)
         return tuple(dict.fromkeys(t for t in extra if t not in folded_query))
 
 
-def _term_pattern(term: str) -> re.Pattern[str]:
-    if has_cjk(term):
-        return re.compile(re.escape(term))
+def _mentions(folded_query: str, term: str) -> bool:
+    if term not in folded_query:
+        return False
     # English terms match whole words, with an optional plural s.
+    return has_cjk(term) or _word_pattern(term).search(folded_query) is not None
+
+
+@lru_cache(maxsize=None)
+def _word_pattern(term: str) -> re.Pattern[str]:
+    """Compiled when a query first contains the term: compiling all of a glossary's took a second per start."""
     return re.compile(rf"(?<![a-z]){re.escape(term)}s?(?![a-z])")
 
 

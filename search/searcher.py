@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kb.catalog import Catalog
 from kb.domain import MAX_K, Chunk, Lesson, SearchFilters, SearchResult
-from kb.embedding import CachedEmbedder, Embedder, fingerprint
+from kb.embedding import CachedEmbedder, Embedder
 from kb.textnorm import compact, fold
-from kb.vector_index import VectorIndex
 from ingest.tagging import Facets
 from search.dense import dense_search
 from search.fusion import FusionWeights, WeakCalibration, convex_fusion, minmax
@@ -21,6 +21,9 @@ from search.lexical import match_expression, query_bigrams, query_tokens, title_
 from search.query import Glossary, Query, parse_query
 from search.terms import is_meaningful
 from search.signals import ChunkSignals
+
+if TYPE_CHECKING:  # Chroma is opened only when a search needs it: the vectors are in memory otherwise
+    from kb.vector_index import VectorIndex
 
 CANDIDATES = 100
 # A query that quotes this many letters or characters of a chunk verbatim is a quotation of it.
@@ -53,7 +56,7 @@ class Searcher:
     def __init__(
         self,
         catalog: Catalog,
-        index: VectorIndex,
+        index: Callable[[], VectorIndex],
         embedder: Embedder,
         glossary: Glossary,
         weights: FusionWeights = FusionWeights(),
@@ -63,9 +66,8 @@ class Searcher:
         calibration: WeakCalibration = WeakCalibration(),
         facets: Facets | None = None,
     ) -> None:
-        index.check_model(fingerprint(embedder))
         self.catalog = catalog
-        self.index = index
+        self._index = index
         self.embedder = embedder
         self.glossary = glossary
         self.weights = weights
@@ -76,6 +78,10 @@ class Searcher:
         self.facets = facets or Facets({})
         # The query encoders run side by side: each is one thread (see one_thread_per_query), the machine has more.
         self._encoders = ThreadPoolExecutor(max_workers=1 + len(self.views), thread_name_prefix="kb-query")
+        # Each encoder loads its model on first use (the Universal Sentence Encoder takes a second or two): start
+        # now, beside the index loading of the first search.
+        for encoder in [embedder, *self.views]:
+            self._encoders.submit(encoder.embed_query, "预热")
 
     def warm_up(self) -> None:
         """Answer one query, so that what a first query loads (indexes, dictionaries, engines) is loaded now."""
@@ -104,7 +110,7 @@ class Searcher:
         chosen: set[int] = set()
         if dense_scores is None:  # the vectors are not all in memory: Chroma's nearest chunks
             document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
-            dense_hits = dense_search(self.index, self.embedder, query, filters, CANDIDATES, document_ids)
+            dense_hits = dense_search(self._index(), self.embedder, query, filters, CANDIDATES, document_ids)
             position = {cid: i for i, cid in enumerate(ids)}
             chosen = {position[cid] for cid, _ in dense_hits if cid in position}
             dense = dict(dense_hits)

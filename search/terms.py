@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kb.textnorm import STOPWORDS, has_cjk, jieba_keywords
+from kb.textnorm import STOPWORDS, has_cjk, jieba_idf
 
 # jieba's inverse document frequencies over general Chinese text: a word below this is everyday language
 # (项目 4.9, 之后 4.4, 公司 3.5), above it a topic (客户 6.1, 预算 7.2, 教练 8.4). Unknown words are jargon.
@@ -14,11 +14,11 @@ def is_meaningful(token: str) -> bool:
     if len(token) < 2 or token in STOPWORDS:
         return False
     if has_cjk(token):
-        return jieba_keywords().default_tfidf.idf_freq.get(token, MIN_IDF) >= MIN_IDF
+        return jieba_idf().get(token, MIN_IDF) >= MIN_IDF
     return True
 
 
 def by_weight(terms: set[str]) -> list[str]:
     """Meaningful terms, most telling first (rarer in general language, then longer)."""
-    idf = jieba_keywords().default_tfidf.idf_freq
+    idf = jieba_idf()
     return sorted((t for t in terms if is_meaningful(t)), key=lambda t: (-idf.get(t, 20.0), -len(t), t))
