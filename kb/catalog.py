@@ -858,6 +858,26 @@ class Catalog:
                 found[r["text_hash"]] = np.frombuffer(r["vector"], dtype=np.float32)
         return found
 
+    def embedding_matrix(self, model: str, hashes: Sequence[str], dim: int) -> np.ndarray | None:
+        """The cached vectors of the hashes as one (len(hashes), dim) matrix, filled as the rows are read (half the
+        memory of collecting them first); None when any is missing."""
+        import numpy as np
+
+        matrix = np.empty((len(hashes), dim), dtype=np.float32)
+        rows: dict[str, list[int]] = {}
+        for i, text_hash in enumerate(hashes):
+            rows.setdefault(text_hash, []).append(i)
+        unique, found = list(rows), 0
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for text_hash, vector in self.db.execute(
+                f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})", [model, *part]
+            ):
+                matrix[rows[text_hash]] = np.frombuffer(vector, dtype=np.float32)
+                found += 1
+        return matrix if found == len(unique) else None
+
     def store_embeddings(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
         import numpy as np
 
@@ -868,8 +888,11 @@ class Catalog:
 
     # --- statistics ---------------------------------------------------------------------
 
-    def chunk_count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+    def chunk_count(self, up_to_rowid: int | None = None) -> int:
+        """How many chunks there are (written up to ``up_to_rowid``)."""
+        if up_to_rowid is None:
+            return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        return int(self.db.execute("SELECT count(*) FROM chunks WHERE rowid <= ?", (up_to_rowid,)).fetchone()[0])
 
     def counts(self) -> dict[str, int]:
         row = self.db.execute(

@@ -3,8 +3,10 @@ vectors and the extra views'.
 
 Loaded from the catalog (its embedding cache) once, so a query costs a few array products, filters are a mask,
 and Chroma's metadata filtering (slow at scale) is not on the search path. When chunks change, the chunks
-written since the load are indexed at once as a small second part, so the next search finds them, while the
-whole index is rebuilt in the background (a minute at 100,000 chunks) and then takes the parts' place.
+written since the load are indexed at once as a small second part, so the next search finds them; once they are
+more than a few percent of the whole, the whole index is rebuilt in the background (a minute at 100,000 chunks)
+and then takes the parts' place. Removed chunks stay in the loaded part until then, but a search never shows
+them: it reads the chunks it shows from the catalog.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from kb.errors import KbError
 from kb.textnorm import char_bigrams
 
 log = logging.getLogger(__name__)
+
+# Chunks written or removed since the load, as a share of the loaded ones, that make the index rebuild.
+REBUILD_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -127,9 +132,12 @@ class ChunkSignals:
             elif signals.generation != generation:
                 base = signals.parts[0]
                 written = self.catalog.chunk_rows(after_rowid=base.last_rowid)
-                parts = (base, self._index(written)) if written else (base,)
-                self._signals = Signals(parts, generation)
-                self._rebuild_in_background()
+                removed = len(base.chunk_ids) - self.catalog.chunk_count(up_to_rowid=base.last_rowid)
+                self._signals = Signals((base, self._index(written)) if written else (base,), generation)
+                # Rows changed in place (new tokens), or enough change that the parts drift from one index: a
+                # rebuild holds a second copy of every index while it runs (+1 GB at 100,000 chunks), so not per review.
+                if (not written and not removed) or len(written) + removed > REBUILD_SHARE * len(base.chunk_ids):
+                    self._rebuild_in_background()
             return self._signals
 
     def settle(self) -> None:
@@ -172,11 +180,7 @@ class ChunkSignals:
 
     def _cached_rows(self, view: CachedEmbedder, texts: list[str]) -> np.ndarray | None:
         """The cached passage vectors of the texts, one row each; None when any is missing."""
-        hashes = view.passage_hashes(texts)
-        cached = self.catalog.cached_embeddings(fingerprint(view.inner), hashes)
-        if any(h not in cached for h in hashes):
-            return None
-        return np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, view.dim), dtype=np.float32)
+        return self.catalog.embedding_matrix(fingerprint(view.inner), view.passage_hashes(texts), view.dim)
 
     def _view_matrix(self, view: CachedEmbedder, texts: list[str]) -> object:
         rows = self._cached_rows(view, texts)
