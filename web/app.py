@@ -36,8 +36,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.workspace = workspace
         # The server is the vector store's one writer while it runs; CLI writers queue work for it.
         workspace.lock.acquire("server", on_wait=lambda holder: log.warning("waiting for %s to finish writing", _who(holder)))
-        # Load the engines, the in-memory indexes and Chroma's before the first request, not during it.
+        # Load the engines and the in-memory indexes, open Chroma and apply what writers queued, before the first
+        # request rather than beside it (opening Chroma in the relay slowed the first searches by up to a second).
         workspace.searcher.warm_up()
+        workspace.vectors.drain()
         stop = threading.Event()
         relay = threading.Thread(target=_relay, args=(workspace, stop), name="kb-vector-relay", daemon=True)
         relay.start()
