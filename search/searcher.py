@@ -78,10 +78,6 @@ class Searcher:
         self.facets = facets or Facets({})
         # The query encoders run side by side: each is one thread (see one_thread_per_query), the machine has more.
         self._encoders = ThreadPoolExecutor(max_workers=1 + len(self.views), thread_name_prefix="kb-query")
-        # Each encoder loads its model on first use (the Universal Sentence Encoder takes a second or two): start
-        # now, beside the index loading of the first search.
-        for encoder in [embedder, *self.views]:
-            self._encoders.submit(encoder.embed_query, "预热")
 
     def warm_up(self) -> None:
         """Answer one query, so that what a first query loads (indexes, dictionaries, engines) is loaded now."""
