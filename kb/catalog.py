@@ -847,16 +847,7 @@ class Catalog:
     def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         import numpy as np
 
-        found: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for r in self.db.execute(
-                f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})", [model, *part]
-            ):
-                found[r["text_hash"]] = np.frombuffer(r["vector"], dtype=np.float32)
-        return found
+        return {text_hash: np.frombuffer(vector, dtype=np.float32) for text_hash, vector in self._cached_vectors(model, hashes)}
 
     def embedding_matrix(self, model: str, hashes: Sequence[str], dim: int) -> np.ndarray | None:
         """The cached vectors of the hashes as one (len(hashes), dim) matrix, filled as the rows are read (half the
@@ -867,16 +858,21 @@ class Catalog:
         rows: dict[str, list[int]] = {}
         for i, text_hash in enumerate(hashes):
             rows.setdefault(text_hash, []).append(i)
-        unique, found = list(rows), 0
+        found = 0
+        for text_hash, vector in self._cached_vectors(model, list(rows)):
+            matrix[rows[text_hash]] = np.frombuffer(vector, dtype=np.float32)
+            found += 1
+        return matrix if found == len(rows) else None
+
+    def _cached_vectors(self, model: str, hashes: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        """(text hash, vector bytes) of the hashes that the cache holds, read 500 at a time."""
+        unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), 500):
             part = unique[start : start + 500]
             marks = ",".join("?" * len(part))
-            for text_hash, vector in self.db.execute(
+            yield from self.db.execute(
                 f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})", [model, *part]
-            ):
-                matrix[rows[text_hash]] = np.frombuffer(vector, dtype=np.float32)
-                found += 1
-        return matrix if found == len(unique) else None
+            )
 
     def store_embeddings(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
         import numpy as np

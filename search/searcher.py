@@ -76,7 +76,7 @@ class Searcher:
         self.signals = ChunkSignals(catalog, self.views, dense=embedder if isinstance(embedder, CachedEmbedder) else None)
         self.calibration = calibration
         self.facets = facets or Facets({})
-        # The query encoders run side by side: each is one thread (see one_thread_per_query), the machine has more.
+        # The query encoders run side by side: each on one thread (see one_omp_thread), the machine has more.
         self._encoders = ThreadPoolExecutor(max_workers=1 + len(self.views), thread_name_prefix="kb-query")
 
     def warm_up(self) -> None:
