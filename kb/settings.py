@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         return self.data_dir / "chroma"
 
     @property
+    def cache_dir(self) -> Path:
+        """Derived files kb rebuilds when they are missing (the USE view's tokenizer tables)."""
+        return self.data_dir / "cache"
+
+    @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
 

