@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from search.fusion import FusionWeights, WeakCalibration, convex_fusion, minmax
 from search.lexical import match_expression, query_bigrams, query_tokens, title_search
 from search.query import Glossary, Query, parse_query
 from search.terms import is_meaningful
-from search.signals import ChunkSignals
+from search.signals import ChunkSignals, Signals
 
 if TYPE_CHECKING:  # Chroma is opened only when a search needs it: the vectors are in memory otherwise
     from kb.vector_index import VectorIndex
@@ -93,16 +93,22 @@ class Searcher:
         """
         query = self.parse(raw_query)
         filters = self.facets.canonical_filters(filters or SearchFilters())
-        encoders = [self.embedder, *self.views]
-        vectors = [self._encoders.submit(encoder.embed_query, query.text) for encoder in encoders]
-        signals = self.signals.current()
+        # Each encoder's thread also scores every chunk with its vector, beside the lexical scoring here.
+        snapshot: Future[Signals] = Future()
+        dense_future = self._encoders.submit(_encode_and_score, self.embedder, query.text, snapshot, None)
+        view_futures = {view.name: self._encoders.submit(_encode_and_score, view, query.text, snapshot, view.name) for view in self.views}
+        try:
+            signals = self.signals.current()
+        except BaseException as exc:
+            snapshot.set_exception(exc)
+            raise
+        snapshot.set_result(signals)
         ids = signals.chunk_ids
         allowed = signals.allowed(None if filters.is_empty() else self.catalog.lesson_ids(filters))
         terms = query_tokens(query)
         full = {"lexical": signals.lexical(terms), "bigrams": signals.bigrams(query_bigrams(query))}
-        for view, vector in zip(self.views, vectors[1:]):
-            full[view.name] = signals.view(view.name, vector.result())
-        dense_scores = signals.dense(vectors[0].result())
+        full.update((name, future.result()) for name, future in view_futures.items())
+        dense_scores = dense_future.result()
         chosen: set[int] = set()
         if dense_scores is None:  # the vectors are not all in memory: Chroma's nearest chunks
             document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
@@ -149,8 +155,9 @@ class Searcher:
         best_chunks: dict[str, list[str]] = {}
         for chunk_id in sorted(chunks, key=lambda cid: -chunk_scores.get(cid, 0.0)):
             best_chunks.setdefault(chunks[chunk_id].lesson_id, []).append(chunk_id)
-        # A query that is a lesson's title, word for word, names that lesson as surely as a quotation.
-        titled = self.catalog.lesson_titles(list(best_chunks)) if quoted else {}
+        # A query that is a lesson's title, word for word, names that lesson as surely as a quotation; its words
+        # and character pairs put the lesson among the best by fused score.
+        titled = self.catalog.lesson_titles(list(best_chunks)[:QUOTE_CANDIDATES]) if quoted else {}
         for lesson_id, title in titled.items():
             if lesson_id not in quoting and compact(title) == quoted:
                 chunk_scores[best_chunks[lesson_id][0]] += QUOTE_BONUS
@@ -181,6 +188,13 @@ class Searcher:
             results.append(result)
         results.weak = not results or (not quoting and self.calibration.weak(evidence.tops))
         return results
+
+
+def _encode_and_score(encoder: Embedder, text: str, snapshot: Future[Signals], view: str | None) -> np.ndarray | None:
+    """Every chunk's score for the query in one view (the dense one when ``view`` is None)."""
+    vector = encoder.embed_query(text)
+    signals = snapshot.result()
+    return signals.dense(vector) if view is None else signals.view(view, vector)
 
 
 def _top(scores: np.ndarray, allowed: np.ndarray, n: int = CANDIDATES) -> list[int]:
