@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,6 +32,8 @@ from kb.validation import front_matter_fields
 from kb.vector_sync import BATCH as VECTOR_BATCH, VectorSync
 
 Status = Literal["added", "updated", "unchanged", "failed", "removed", "skipped"]
+
+GROUP_S = 0.5  # longest a batch of files holds the catalog's write transaction, if its files are quick
 
 
 @dataclass
@@ -134,11 +136,12 @@ class Ingestor:
         report.files.extend(self.finish_interrupted())
         if on_start:
             on_start(len(files))
-        for path in files:
-            result = self._ingest_file(path, encoding=encoding)
-            report.files.append(result)
-            if on_file:
-                on_file(result)
+        remaining = iter(files)
+        while group := self._next_group(remaining, encoding):
+            for result in group:
+                report.files.append(result)
+                if on_file:
+                    on_file(result)
             if self.catalog.pending_vector_count() >= VECTOR_BATCH:
                 self.vectors.drain()
         if prune:
@@ -147,6 +150,19 @@ class Ingestor:
         report.embedded = self.embedder.computed - embedded_before
         report.seconds = time.perf_counter() - started
         return report
+
+    def _next_group(self, files: Iterator[Path], encoding: str | None) -> list[FileResult]:
+        """Ingest files from the iterator in one transaction, until it has run GROUP_S (each file alone in a
+        savepoint): one commit per file was a tenth of an ingest of small files, while a long transaction would
+        keep a server's review waiting for the catalog."""
+        results: list[FileResult] = []
+        started = time.perf_counter()
+        with self.catalog.transaction():
+            for path in files:
+                results.append(self._ingest_file(path, encoding=encoding))
+                if time.perf_counter() - started >= GROUP_S:
+                    break
+        return results
 
     def finish_interrupted(self) -> list[FileResult]:
         """Apply queued vector work, and ingest reviews and uploads whose writing was cut short."""

@@ -89,10 +89,12 @@ TOKENIZER = "rjieba-search-1"
 FOLD_VERSION = "nfkc-t2s-1"
 
 
+@lru_cache(maxsize=1024)
 def fold_script(text: str) -> str:
     """NFKC (full-width to half-width) and simplified script: what every embedder sees, passages and queries alike.
 
     Case is kept here because the embedders are cased models (lower-casing cost e5 on the paraphrase set).
+    Remembered for recent texts: ingest folds a chunk for each engine, each view and the tokenizer.
     """
     return to_simplified(unicodedata.normalize("NFKC", text))
 

@@ -183,7 +183,6 @@ def test_doctor_finds_and_repairs_catalog_damage(tmp_path: Path) -> None:
     db.execute("PRAGMA foreign_keys=OFF")
     db.execute("DELETE FROM lessons WHERE id = ?", (lesson.id,))  # behind the catalog's back: a dangling set item and chunks
     db.execute("UPDATE chunks SET tokens = 'stale' WHERE rowid = (SELECT min(rowid) FROM chunks)")
-    db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
     settings.reviews_dir.mkdir(parents=True)
     (settings.reviews_dir / "2026-12-01-interrupted.md").write_text(NEW_REVIEW, encoding="utf-8")
     workspace.close()

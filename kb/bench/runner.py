@@ -35,22 +35,24 @@ BENCH_USER = "kb-bench"
 
 
 def synthetic_passages(engine: object) -> Callable[[Sequence[str]], np.ndarray]:
-    """Make ``engine`` (an Embedder) answer passages with hash-seeded vectors; returns its real method."""
+    """Make ``engine`` (an Embedder) answer passages with vectors drawn from a hash of each text; returns its real
+    method. The same text always gets the same vector; a batch costs one matrix product."""
     real = engine.embed_passages
     sparse_dim = getattr(engine, "sparse_dim", None)
+    seeds = np.random.default_rng(0)
+    basis = seeds.standard_normal((64, engine.dim)).astype(np.float32)  # one row per bit of the hash
+    multipliers = seeds.integers(1, 2**63, engine.dim // 2, dtype=np.uint64) | np.uint64(1)
 
     def embed_passages(texts: Sequence[str]) -> np.ndarray:
-        rows = np.zeros((len(texts), engine.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            rng = np.random.default_rng(int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little"))
-            if sparse_dim:  # packed (term ids, weights), as SparseE5View stores them
-                half = engine.dim // 2
-                rows[i, :half] = rng.integers(0, sparse_dim, half)
-                rows[i, half:] = rng.random(half, dtype=np.float32)
-            else:
-                vector = rng.standard_normal(engine.dim, dtype=np.float32)
-                rows[i] = vector / np.linalg.norm(vector)
-        return rows
+        digests = np.frombuffer(b"".join(hashlib.blake2b(t.encode("utf-8"), digest_size=8).digest() for t in texts), dtype=np.uint64)
+        if sparse_dim:  # packed (term ids, weights), as SparseE5View stores them
+            mixed = digests[:, None] * multipliers[None, :]  # wraps around: multiplicative hashing, high bits mixed best
+            ids = (mixed >> np.uint64(40)) % np.uint64(sparse_dim)
+            weights = (mixed >> np.uint64(16)) & np.uint64(0xFFFFFF)
+            return np.hstack([ids.astype(np.float32), weights.astype(np.float32) / 2**24])
+        bits = np.unpackbits(digests.view(np.uint8).reshape(len(texts), 8), axis=1).astype(np.float32) * 2 - 1
+        rows = bits @ basis
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
     engine.embed_passages = embed_passages
     return real
