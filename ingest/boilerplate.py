@@ -48,11 +48,9 @@ def qualify_recurring_titles(lessons: list[Lesson], catalog: Catalog, source: st
     if not document_title:
         return
     bare = {lesson.heading_path[-1] for lesson in lessons if lesson.heading_path and lesson.title == lesson.heading_path[-1]}
-    elsewhere = catalog.lessons_titled_in_source(source, document_id, sorted(bare))
-    recurring = set()
-    for lesson_id, title, other_document_title, heading in elsewhere:
-        recurring.add(heading)
-        if title == heading and other_document_title:
+    recurring, still_bare = catalog.headings_in_source(source, document_id, sorted(bare))
+    for lesson_id, other_document_title, heading in still_bare:
+        if other_document_title:
             catalog.retitle_lesson(lesson_id, qualified(other_document_title, heading))
     for lesson in lessons:
         if lesson.heading_path and lesson.title == lesson.heading_path[-1] and lesson.title in recurring:

@@ -246,7 +246,7 @@ def _has_impossible_chars(text: str) -> bool:
     """Unassigned, private-use, replacement and control characters never occur in a correctly decoded document."""
     if "\ufffd" in text:
         return True
-    for char in text:
+    for char in set(text):  # a document repeats its characters: its distinct ones are a tenth of them or less
         category = unicodedata.category(char)
         if category in ("Cn", "Co", "Cs") or (category == "Cc" and char not in _ALLOWED_CONTROLS):
             return True

@@ -227,6 +227,13 @@ _I12_NO_CHUNK_FULL_TEXT = """
         DROP TABLE chunks_fts;
 """
 
+# Lessons by their own heading: a playbook finds the sections of its source that share a title with its own
+# (boilerplate.qualify_recurring_titles) by this index, not by reading every lesson of the source (20 ms → 0.1 ms
+# at 18,000 lessons, once per playbook ingested).
+_I12_LESSON_HEADING_INDEX = """
+        CREATE INDEX lessons_heading ON lessons(json_extract(heading_path, '$[#-1]'));
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -240,6 +247,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("i10_document_paragraphs", _I10_DOCUMENT_PARAGRAPHS),
     ("i12_lesson_filter_indexes", _I12_LESSON_FILTER_INDEXES),
     ("i12_no_chunk_full_text", _I12_NO_CHUNK_FULL_TEXT),
+    ("i12_lesson_heading_index", _I12_LESSON_HEADING_INDEX),
 ]
 
 
@@ -503,19 +511,21 @@ class Catalog:
             )
         return found
 
-    def lessons_titled_in_source(self, source: str, document_id: str, titles: Sequence[str]) -> list[tuple[str, str, str, str]]:
-        """(lesson id, title, document title, heading) of lessons of other documents of the source whose
-        heading is one of ``titles``; the title is the heading itself or already qualified."""
+    def headings_in_source(self, source: str, document_id: str, titles: Sequence[str]) -> tuple[set[str], list[tuple[str, str, str]]]:
+        """Which of ``titles`` also head lessons of other documents of the source, and (lesson id, document title,
+        heading) of those lessons that are still titled by the bare heading."""
         if not titles:
-            return []
+            return set(), []
         marks = ",".join("?" * len(titles))
-        rows = self.db.execute(
-            f"SELECT l.id, l.title, l.heading_path, d.title AS document_title FROM lessons l JOIN documents d ON d.id = l.document_id "
-            f"WHERE l.document_id != ? AND l.document_id IN (SELECT DISTINCT document_id FROM document_paragraphs WHERE source = ?) "
-            f"AND json_extract(l.heading_path, '$[#-1]') IN ({marks})",
-            (document_id, source, *titles),
+        heading = "json_extract(l.heading_path, '$[#-1]')"  # as lessons_heading indexes it
+        matching = (
+            f"FROM lessons l JOIN documents d ON d.id = l.document_id WHERE {heading} IN ({marks}) AND l.document_id != ? "
+            "AND l.document_id IN (SELECT DISTINCT document_id FROM document_paragraphs WHERE source = ?)"
         )
-        return [(row["id"], row["title"], row["document_title"], json.loads(row["heading_path"])[-1]) for row in rows]
+        params = (*titles, document_id, source)
+        recurring = {row[0] for row in self.db.execute(f"SELECT DISTINCT {heading} {matching}", params)}
+        bare = self.db.execute(f"SELECT l.id, d.title, {heading} {matching} AND l.title = {heading}", params)
+        return recurring, [tuple(row) for row in bare]
 
     def retitle_lesson(self, lesson_id: str, title: str) -> None:
         with self.transaction():
