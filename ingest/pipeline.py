@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,15 +25,13 @@ from ingest.structure import block_text, build_sections, ends_sentence, iter_sec
 from ingest.tagging import Tagger
 from kb.catalog import Catalog, utc_now
 from kb.domain import REVIEW_FIELDS, Chunk, Document, LoadedDocument, Lesson, Paragraph, Section
-from kb.embedding import CachedEmbedder, fingerprint
+from kb.embedding import CacheEntry, CachedEmbedder, fingerprint
 from kb.errors import BadFileError, KbError
 from kb.settings import Settings
 from kb.validation import front_matter_fields
 from kb.vector_sync import BATCH as VECTOR_BATCH, VectorSync
 
 Status = Literal["added", "updated", "unchanged", "failed", "removed", "skipped"]
-
-GROUP_S = 0.5  # longest a batch of files holds the catalog's write transaction, if its files are quick
 
 
 @dataclass
@@ -113,11 +111,11 @@ class Ingestor:
         self.tagger = tagger
         self.views = list(views)
 
-    def embed_chunks(self, chunks: list[Chunk]) -> np.ndarray:
+    def embed_chunks(self, chunks: list[Chunk], unstored: list[CacheEntry] | None = None) -> np.ndarray:
         """Dense vectors of the chunks' own text; the extra views (cached for search) see it with its context."""
         for view in self.views:
-            view.embed_passages([c.index_text for c in chunks])
-        return self.embedder.embed_passages([c.embedded_text for c in chunks])
+            view.embed_passages([c.index_text for c in chunks], unstored=unstored)
+        return self.embedder.embed_passages([c.embedded_text for c in chunks], unstored=unstored)
 
     def ingest(
         self,
@@ -136,12 +134,11 @@ class Ingestor:
         report.files.extend(self.finish_interrupted())
         if on_start:
             on_start(len(files))
-        remaining = iter(files)
-        while group := self._next_group(remaining, encoding):
-            for result in group:
-                report.files.append(result)
-                if on_file:
-                    on_file(result)
+        for path in files:
+            result = self._ingest_file(path, encoding=encoding)
+            report.files.append(result)
+            if on_file:
+                on_file(result)
             if self.catalog.pending_vector_count() >= VECTOR_BATCH:
                 self.vectors.drain()
         if prune:
@@ -150,19 +147,6 @@ class Ingestor:
         report.embedded = self.embedder.computed - embedded_before
         report.seconds = time.perf_counter() - started
         return report
-
-    def _next_group(self, files: Iterator[Path], encoding: str | None) -> list[FileResult]:
-        """Ingest files from the iterator in one transaction, until it has run GROUP_S (each file alone in a
-        savepoint): one commit per file was a tenth of an ingest of small files, while a long transaction would
-        keep a server's review waiting for the catalog."""
-        results: list[FileResult] = []
-        started = time.perf_counter()
-        with self.catalog.transaction():
-            for path in files:
-                results.append(self._ingest_file(path, encoding=encoding))
-                if time.perf_counter() - started >= GROUP_S:
-                    break
-        return results
 
     def finish_interrupted(self) -> list[FileResult]:
         """Apply queued vector work, and ingest reviews and uploads whose writing was cut short."""
@@ -265,13 +249,17 @@ class Ingestor:
     def store(
         self, document: Document, lessons: list[Lesson], chunks: list[Chunk], paragraphs: Sequence[tuple[str, str, bool]] = ()
     ) -> None:
-        """Embed (into the cache), tag, and write the document; its vectors are queued in the same transaction."""
-        vectors = self.embed_chunks(chunks)
+        """Embed, tag, and write the document; its new cache entries and vector work are written in the same
+        transaction, which starts only once the embedding is done (a server's review never waits for it)."""
+        unstored: list[CacheEntry] = []
+        vectors = self.embed_chunks(chunks, unstored)
         # Lesson-level vectors of each lesson's own words (search/similar.py compares lessons by them): computed
         # now, kept in the embedding cache, so a review page never waits for them.
-        self.embedder.cache_passages([lesson.own_text for lesson in lessons])
+        self.embedder.cache_passages([lesson.own_text for lesson in lessons], unstored=unstored)
         self._tag(lessons, chunks, vectors)
-        self.catalog.replace_document(document, lessons, chunks, paragraphs, review_author=self._review_author(document))
+        self.catalog.replace_document(
+            document, lessons, chunks, paragraphs, review_author=self._review_author(document), embeddings=unstored
+        )
 
     def _review_author(self, document: Document) -> str | None:
         """The account named in a review that kb itself wrote (under the reviews folder), else None."""

@@ -324,18 +324,7 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; inside another, a savepoint: its writes are undone alone if it fails."""
         db = self.db
-        if db.in_transaction:
-            db.execute("SAVEPOINT nested")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK TO nested")
-                db.execute("RELEASE nested")
-                raise
-            db.execute("RELEASE nested")
-            return
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -414,15 +403,19 @@ class Catalog:
         paragraphs: Sequence[tuple[str, str, bool]] = (),
         *,
         review_author: str | None = None,
+        embeddings: Sequence[tuple[str, str, np.ndarray]] = (),
     ) -> None:
         """Store a document with its lessons and chunks, replacing an earlier version, and queue its vector work.
 
         ``paragraphs`` are (source, hash, kept) of the document's paragraphs, for boilerplate across documents.
         ``review_author`` names the account that submitted a review through kb; it is recorded in the
         same transaction, so a review never exists without its author or the other way round.
+        ``embeddings`` are embedding-cache entries computed for the document, written in the same transaction
+        (one commit per document instead of one per engine and view).
         """
         with self.transaction():
             self._replace_document(document, lessons, chunks, paragraphs, review_author=review_author)
+            self.store_embeddings(embeddings)
 
     def _replace_document(
         self,
@@ -893,12 +886,13 @@ class Catalog:
                 f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})", [model, *part]
             )
 
-    def store_embeddings(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+    def store_embeddings(self, entries: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        """Cache (model, text hash, vector) entries."""
         import numpy as np
 
         self.db.executemany(
             "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
-            [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
+            [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for model, h, v in entries],
         )
 
     # --- statistics ---------------------------------------------------------------------

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from kb.catalog import Catalog
 
 BATCH_SIZE = 16
+
+CacheEntry = tuple[str, str, np.ndarray]  # (engine fingerprint, text hash, vector) of the embedding cache
 MAX_POSITIONS = 512  # of multilingual-e5-small
 
 
@@ -321,8 +323,9 @@ class CachedEmbedder:
         """Cache keys of passage texts, as embed_passages stores them."""
         return [text_hash(fold_script(t)) for t in texts]
 
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of the folded texts, from the cache where present."""
+    def embed_passages(self, texts: Sequence[str], *, unstored: list[CacheEntry] | None = None) -> np.ndarray:
+        """Vectors of the folded texts, from the cache where present. Computed vectors are cached at once, or
+        appended to ``unstored`` for the caller to write in its own transaction."""
         key = fingerprint(self.inner)
         texts = [fold_script(t) for t in texts]
         hashes = [text_hash(t) for t in texts]
@@ -335,16 +338,20 @@ class CachedEmbedder:
         for start in range(0, len(missing), BATCH_SIZE):
             batch = missing[start : start + BATCH_SIZE]
             vectors = self.inner.embed_passages([texts[i] for i in batch])
-            self.catalog.store_embeddings(key, [(hashes[i], vectors[j]) for j, i in enumerate(batch)])
+            computed = [(key, hashes[i], vectors[j]) for j, i in enumerate(batch)]
+            if unstored is None:
+                self.catalog.store_embeddings(computed)
+            else:
+                unstored.extend(computed)
             for j, i in enumerate(batch):
                 result[i] = vectors[j]
             self.computed += len(batch)
         return result
 
-    def cache_passages(self, texts: Sequence[str]) -> None:
+    def cache_passages(self, texts: Sequence[str], *, unstored: list[CacheEntry] | None = None) -> None:
         """Compute and keep vectors that are needed later; they do not count as embedded chunks."""
         computed = self.computed
-        self.embed_passages(texts)
+        self.embed_passages(texts, unstored=unstored)
         self.computed = computed
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -358,5 +365,5 @@ class CachedEmbedder:
         if digest in cached:
             return cached[digest]
         vector = self.inner.embed_query(text)
-        self.catalog.store_embeddings(key, [(digest, vector)])
+        self.catalog.store_embeddings([(key, digest, vector)])
         return vector

@@ -69,23 +69,6 @@ def test_a_catalog_written_with_another_tokenizer_is_retokenized_when_opened(tmp
     reopened.close()
 
 
-def test_a_failed_transaction_inside_another_undoes_only_its_own_writes(tmp_path: Path):
-    catalog = Catalog(tmp_path / "catalog.sqlite")
-    lesson = Lesson("l1", "d1", 0, "先画决策链", "接手大客户先把决策链画出来。", ("先画决策链",), "playbook", "a.md")
-    with catalog.transaction():
-        catalog.replace_document(Document("d1", "/notes/a.md", "手册", "md", "playbook", "h1"), [lesson], [Chunk("c1", "l1", 0, "先画决策链。", "")])
-        try:
-            with catalog.transaction():
-                catalog.set_meta("half-done", "yes")
-                raise RuntimeError("the second file failed while it was written")
-        except RuntimeError:
-            pass
-    assert catalog.get_meta("half-done") is None
-    assert [d.id for d in catalog.list_documents()] == ["d1"]
-    assert not catalog.db.in_transaction
-    catalog.close()
-
-
 def test_a_migration_drops_the_chunks_full_text_index_that_search_no_longer_reads(tmp_path: Path):
     catalog = Catalog(tmp_path / "catalog.sqlite")
     tables = {row[0] for row in catalog.db.execute("SELECT name FROM sqlite_master")}
