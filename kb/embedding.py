@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from kb.catalog import Catalog
 
 BATCH_SIZE = 16
+MAX_POSITIONS = 512  # of multilingual-e5-small
 
 CacheEntry = tuple[str, str, np.ndarray]  # (engine fingerprint, text hash, vector) of the embedding cache
-MAX_POSITIONS = 512  # of multilingual-e5-small
 
 
 class Embedder(Protocol):

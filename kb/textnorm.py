@@ -69,12 +69,11 @@ def jieba_idf() -> dict[str, float]:
     return {word: float(idf) for word, idf in (line.split(" ") for line in _jieba_idf_text().splitlines() if line)}
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=None)
 def jieba_words_below(idf: int) -> frozenset[str]:
-    """The words of jieba's idf table whose idf is below ``idf``: a few hundred, found by one regex in 0.1 s
-    where the whole table takes 0.4 s (a one-query `kb search` highlights its results with them)."""
-    below = "".join(str(d) for d in range(idf))
-    return frozenset(re.findall(rf"^(\S+) [{below}]\.", _jieba_idf_text(), re.MULTILINE)) if idf > 0 else frozenset()
+    """The words of jieba's idf table whose idf is below ``idf`` (1 to 10): a few hundred, found by one regex over
+    the integer digit in 0.1 s where the whole table takes 0.4 s (a one-query `kb search` highlights with them)."""
+    return frozenset(re.findall(rf"^(\S+) [0-{idf - 1}]\.", _jieba_idf_text(), re.MULTILINE))
 
 
 def to_simplified(text: str) -> str:
