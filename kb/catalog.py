@@ -903,6 +903,10 @@ class Catalog:
             return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
         return int(self.db.execute("SELECT count(*) FROM chunks WHERE rowid <= ?", (up_to_rowid,)).fetchone()[0])
 
+    def chunk_id_at(self, rowid: int) -> str | None:
+        row = self.db.execute("SELECT id FROM chunks WHERE rowid = ?", (rowid,)).fetchone()
+        return row[0] if row else None
+
     def counts(self) -> dict[str, int]:
         row = self.db.execute(
             "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM lessons), (SELECT count(*) FROM chunks), "

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         return self.data_dir / "chroma"
 
     @property
+    def search_index_dir(self) -> Path:
+        """The saved in-memory search indexes (rebuilt from the catalog when missing)."""
+        return self.data_dir / "search-index"
+
+    @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
 

@@ -128,6 +128,7 @@ class Workspace:
             views=self.views,
             facets=self.facets,
             max_chars=self.settings.result_chars,
+            saved_index=self.settings.search_index_dir,
         )
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,6 +66,7 @@ class Searcher:
         views: Sequence[CachedEmbedder] = (),
         calibration: WeakCalibration = WeakCalibration(),
         facets: Facets | None = None,
+        saved_index: Path | None = None,
     ) -> None:
         self.catalog = catalog
         self._index = index
@@ -73,7 +75,9 @@ class Searcher:
         self.weights = weights
         self.max_chars = max_chars
         self.views = list(views)
-        self.signals = ChunkSignals(catalog, self.views, dense=embedder if isinstance(embedder, CachedEmbedder) else None)
+        self.signals = ChunkSignals(
+            catalog, self.views, dense=embedder if isinstance(embedder, CachedEmbedder) else None, snapshots=saved_index
+        )
         self.calibration = calibration
         self.facets = facets or Facets({})
         # The query encoders run side by side: each on one thread (see one_omp_thread), the machine has more.

@@ -6,17 +6,18 @@ and Chroma's metadata filtering (slow at scale) is not on the search path. When 
 written since the load are indexed at once as a small second part, so the next search finds them; once they are
 more than a few percent of the whole, the whole index is rebuilt in the background (a minute at 100,000 chunks)
 and then takes the parts' place. Removed chunks stay in the loaded part until then, but a search never shows
-them: it reads the chunks it shows from the catalog.
+them: it reads the chunks it shows from the catalog. Every whole index is saved (search/snapshot.py), so the
+next process maps it instead of building it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import bm25s
 import numpy as np
 
 from kb.catalog import Catalog
@@ -24,46 +25,14 @@ from kb.domain import Chunk
 from kb.embedding import CachedEmbedder, SparseE5View, fingerprint, unpack_sparse
 from kb.errors import KbError
 from kb.textnorm import char_bigrams
+from search import snapshot
+from search.chunk_index import ChunkIndex
+from search.postings import Postings
 
 log = logging.getLogger(__name__)
 
 # Chunks written or removed since the load, as a share of the loaded ones, that make the index rebuild.
 REBUILD_SHARE = 0.05
-
-
-@dataclass(frozen=True)
-class ChunkIndex:
-    """The scores of a fixed set of chunks (rows of the catalog up to ``last_rowid``)."""
-
-    chunk_ids: list[str]
-    lesson_codes: np.ndarray  # per chunk, its lesson's position in lesson_index
-    lesson_index: dict[str, int]
-    bm25: bm25s.BM25 | None
-    bigrams: bm25s.BM25 | None
-    matrices: dict[str, object]
-    dense: np.ndarray | None  # None when the embedding cache lacks a chunk's vector (then Chroma is asked)
-    last_rowid: int
-
-    def allowed(self, lesson_ids: set[str] | None) -> np.ndarray:
-        if lesson_ids is None:
-            return np.ones(len(self.chunk_ids), dtype=bool)
-        allowed_lessons = np.zeros(len(self.lesson_index), dtype=bool)
-        allowed_lessons[[self.lesson_index[lid] for lid in lesson_ids if lid in self.lesson_index]] = True
-        return allowed_lessons[self.lesson_codes]
-
-    def bm25_scores(self, index: bm25s.BM25 | None, terms: Sequence[str]) -> np.ndarray:
-        if index is None or not terms:
-            return np.zeros(len(self.chunk_ids))
-        return np.asarray(index.get_scores(list(terms)), dtype=np.float64)
-
-    def view(self, name: str, query_vector: np.ndarray) -> np.ndarray:
-        matrix = self.matrices[name]
-        if not self.chunk_ids:
-            return np.zeros(0)
-        if isinstance(matrix, np.ndarray):
-            return matrix @ query_vector
-        query = unpack_sparse(query_vector, matrix.shape[1])
-        return np.asarray(matrix[:, query.indices] @ query.data).ravel()
 
 
 @dataclass(frozen=True)
@@ -106,10 +75,17 @@ class Signals:
 
 
 class ChunkSignals:
-    def __init__(self, catalog: Catalog, views: Sequence[CachedEmbedder] = (), dense: CachedEmbedder | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        views: Sequence[CachedEmbedder] = (),
+        dense: CachedEmbedder | None = None,
+        snapshots: Path | None = None,
+    ) -> None:
         self.catalog = catalog
         self.views = list(views)
         self.dense_engine = dense
+        self.snapshots = snapshots
         self._lock = threading.Lock()
         self._signals: Signals | None = None
         self._rebuilding: threading.Thread | None = None
@@ -119,6 +95,14 @@ class ChunkSignals:
         """The indexes as last loaded, without asking the catalog whether they are current."""
         return self._signals
 
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """The engines a saved index must have been built with."""
+        found = {view.name: fingerprint(view.inner) for view in self.views}
+        if self.dense_engine is not None:
+            found["dense"] = fingerprint(self.dense_engine.inner)
+        return found
+
     def current(self) -> Signals:
         """The indexes as of the catalog's latest chunk generation (loading them on first use)."""
         generation = self.catalog.chunk_generation()
@@ -126,19 +110,49 @@ class ChunkSignals:
         if signals is not None and signals.generation == generation:
             return signals
         with self._lock:
-            signals = self._signals
-            if signals is None:
-                self._signals = Signals((self._index(self.catalog.chunk_rows()),), generation)
-            elif signals.generation != generation:
-                base = signals.parts[0]
-                written = self.catalog.chunk_rows(after_rowid=base.last_rowid)
-                removed = len(base.chunk_ids) - self.catalog.chunk_count(up_to_rowid=base.last_rowid)
-                self._signals = Signals((base, self._index(written)) if written else (base,), generation)
-                # Rows changed in place (new tokens), or enough change that the parts drift from one index: a
-                # rebuild holds a second copy of every index while it runs (+1 GB at 100,000 chunks), so not per review.
-                if (not written and not removed) or len(written) + removed > REBUILD_SHARE * len(base.chunk_ids):
+            if self._signals is None:
+                self._signals = self._saved(generation) or self._whole(generation)
+            elif self._signals.generation != generation:
+                self._signals, rebuild = self._updated(self._signals, generation)
+                if rebuild:
                     self._rebuild_in_background()
             return self._signals
+
+    def _updated(self, signals: Signals, generation: int) -> tuple[Signals, bool]:
+        """The loaded index with the chunks written since as a second part, and whether a rebuild should follow."""
+        base = signals.parts[0]
+        written = self.catalog.chunk_rows(after_rowid=base.last_rowid)
+        removed = len(base.chunk_ids) - self.catalog.chunk_count(up_to_rowid=base.last_rowid)
+        updated = Signals((base, self._index(written)) if written else (base,), generation)
+        # Rows changed in place (new tokens), or enough change that the parts drift from one index: a
+        # rebuild holds a second copy of every index while it runs (+1 GB at 100,000 chunks), so not per review.
+        return updated, (not written and not removed) or len(written) + removed > REBUILD_SHARE * len(base.chunk_ids)
+
+    def _saved(self, generation: int) -> Signals | None:
+        """The saved index brought up to date, when there is one of this catalog that needs no rebuild."""
+        if self.snapshots is None:
+            return None
+        found = snapshot.load(self.snapshots, self.fingerprints)
+        if found is None:
+            return None
+        index, saved_generation = found
+        if index.chunk_ids and self.catalog.chunk_id_at(index.last_rowid) != index.chunk_ids[-1]:
+            return None  # another catalog's, or its last chunk is gone: which others are is unknown
+        signals = Signals((index,), saved_generation)
+        if saved_generation == generation:
+            return signals
+        updated, rebuild = self._updated(signals, generation)
+        return None if rebuild else updated
+
+    def _whole(self, generation: int) -> Signals:
+        """Every chunk indexed from the catalog, and saved for the next process."""
+        whole = Signals((self._index(self.catalog.chunk_rows()),), generation)
+        if self.snapshots is not None:
+            try:
+                snapshot.save(self.snapshots, whole.parts[0], generation, self.fingerprints)
+            except OSError as exc:  # the next process builds it again
+                log.warning("could not save the search index under %s: %s", self.snapshots, exc)
+        return whole
 
     def settle(self) -> None:
         """Wait for a background rebuild to finish."""
@@ -154,8 +168,7 @@ class ChunkSignals:
 
     def _rebuild(self) -> None:
         try:
-            generation = self.catalog.chunk_generation()
-            whole = Signals((self._index(self.catalog.chunk_rows()),), generation)
+            whole = self._whole(self.catalog.chunk_generation())
         except Exception:  # a failed rebuild leaves the search on its parts; the next change tries again
             log.exception("rebuilding the in-memory search indexes failed")
             return
@@ -171,8 +184,8 @@ class ChunkSignals:
             chunk_ids=[c.id for c in chunks],
             lesson_codes=codes,
             lesson_index=lesson_index,
-            bm25=_bm25((r["tokens"] or "").split() for r in rows),
-            bigrams=_bm25(char_bigrams(text) for text in texts),
+            bm25=Postings.build((r["tokens"] or "").split() for r in rows),
+            bigrams=Postings.build(char_bigrams(text) for text in texts),
             matrices={view.name: self._view_matrix(view, texts) for view in self.views},
             dense=self._cached_rows(self.dense_engine, [c.embedded_text for c in chunks]) if self.dense_engine else None,
             last_rowid=rows[-1]["rowid"] if rows else 0,
@@ -194,14 +207,3 @@ class ChunkSignals:
             return unpack_sparse(rows, view.inner.sparse_dim).tocsc()
         return rows
 
-
-def _bm25(documents: Iterable[list[str]]) -> bm25s.BM25 | None:
-    """A BM25 index of the token lists, read one at a time and kept as ids: at 100,000 chunks this peaks at a
-    third of the memory that bm25s's lists of strings take (measured 342 vs 1,037 MB for the bigrams)."""
-    vocabulary: dict[str, int] = {}
-    ids = [[vocabulary.setdefault(token, len(vocabulary)) for token in tokens] for tokens in documents]
-    if not ids:
-        return None
-    index = bm25s.BM25()
-    index.index((ids, vocabulary), show_progress=False)
-    return index

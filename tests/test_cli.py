@@ -96,6 +96,9 @@ def test_ingest_prints_a_summary(kb_dir):
     documents = catalog_rows(data_dir, "SELECT path, kind FROM documents ORDER BY path")
     assert [(Path(p).name, kind) for p, kind in documents] == [("bank-win.md", "review"), ("iron-triangle.md", "playbook")]
     assert catalog_rows(data_dir, "SELECT count(*) FROM lessons") == [(4,)]
+    # the search index is built and saved by the ingest, so that the first `kb search` maps it
+    (saved,) = (data_dir / "search-index").glob("g*")
+    assert len((saved / "chunk_ids.txt").read_text(encoding="utf-8").split()) == catalog_rows(data_dir, "SELECT count(*) FROM chunks")[0][0]
 
 
 def test_ingest_again_reports_unchanged(kb_dir):

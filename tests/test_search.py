@@ -392,18 +392,18 @@ def test_signals_reload_when_chunks_change(settings, tmp_path, monkeypatch):
         assert len(ws.searcher.search("验收标准", k=5)) == 1
         signals = ws.searcher.signals
         # Hold the background rebuild, so that the part of the index for chunks written since the load is what answers.
-        monkeypatch.setattr(signals, "_rebuild_in_background", lambda: None)
-        (corpus / "b.md").write_text("# 教练\n\n## 培养\n\n先给价值，再要信息，保护教练的身份。\n", encoding="utf-8")
-        ws.ingestor.ingest([corpus])
-        assert ws.searcher.search("保护教练的身份", k=5)[0].title == "培养"
-        assert len(signals.current().parts) == 2
-        # a changed file: its lesson shows the new text only; the chunk's stale version in the loaded part is masked
-        (corpus / "a.md").write_text("# 回款\n\n## 合同\n\n付款节点要和可控的里程碑挂钩，预付款比例先谈定。\n", encoding="utf-8")
-        ws.ingestor.ingest([corpus])
-        found = ws.searcher.search("预付款比例", k=5)
-        assert [r.title for r in found].count("合同") == 1 and "预付款比例" in found[0].text
-        assert all("验收标准" not in r.text for r in ws.searcher.search("验收标准", k=5))
-        monkeypatch.undo()
+        with monkeypatch.context() as hold:
+            hold.setattr(signals, "_rebuild_in_background", lambda: None)
+            (corpus / "b.md").write_text("# 教练\n\n## 培养\n\n先给价值，再要信息，保护教练的身份。\n", encoding="utf-8")
+            ws.ingestor.ingest([corpus])
+            assert ws.searcher.search("保护教练的身份", k=5)[0].title == "培养"
+            assert len(signals.current().parts) == 2
+            # a changed file: its lesson shows the new text only; the chunk's stale version in the loaded part is masked
+            (corpus / "a.md").write_text("# 回款\n\n## 合同\n\n付款节点要和可控的里程碑挂钩，预付款比例先谈定。\n", encoding="utf-8")
+            ws.ingestor.ingest([corpus])
+            found = ws.searcher.search("预付款比例", k=5)
+            assert [r.title for r in found].count("合同") == 1 and "预付款比例" in found[0].text
+            assert all("验收标准" not in r.text for r in ws.searcher.search("验收标准", k=5))
         (corpus / "b.md").unlink()
         ws.ingestor.ingest([corpus], prune=True)
         assert all(r.title != "培养" for r in ws.searcher.search("保护教练的身份", k=5))

@@ -1,0 +1,46 @@
+"""The scores of a fixed set of chunks, held in arrays: BM25 postings, the dense vectors and each view's matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kb.embedding import unpack_sparse
+from search.postings import Postings
+
+
+@dataclass(frozen=True)
+class ChunkIndex:
+    """The scores of the catalog's chunks up to ``last_rowid``."""
+
+    chunk_ids: list[str]
+    lesson_codes: np.ndarray  # per chunk, its lesson's position in lesson_index
+    lesson_index: dict[str, int]
+    bm25: Postings | None
+    bigrams: Postings | None
+    matrices: dict[str, object]  # per view: a dense matrix, or a CSC matrix for the sparse view
+    dense: np.ndarray | None  # None when the embedding cache lacks a chunk's vector (then Chroma is asked)
+    last_rowid: int
+
+    def allowed(self, lesson_ids: set[str] | None) -> np.ndarray:
+        if lesson_ids is None:
+            return np.ones(len(self.chunk_ids), dtype=bool)
+        allowed_lessons = np.zeros(len(self.lesson_index), dtype=bool)
+        allowed_lessons[[self.lesson_index[lid] for lid in lesson_ids if lid in self.lesson_index]] = True
+        return allowed_lessons[self.lesson_codes]
+
+    def bm25_scores(self, index: Postings | None, terms: Sequence[str]) -> np.ndarray:
+        if index is None or not terms:
+            return np.zeros(len(self.chunk_ids))
+        return index.scores(terms)
+
+    def view(self, name: str, query_vector: np.ndarray) -> np.ndarray:
+        matrix = self.matrices[name]
+        if not self.chunk_ids:
+            return np.zeros(0)
+        if isinstance(matrix, np.ndarray):
+            return matrix @ query_vector
+        query = unpack_sparse(query_vector, matrix.shape[1])
+        return np.asarray(matrix[:, query.indices] @ query.data).ravel()

@@ -1,0 +1,136 @@
+"""The in-memory search index saved beside the catalog, so that a new process (a one-query `kb search`, a restarted
+server) maps it from disk instead of building it from the catalog, which takes a minute at 100,000 chunks.
+
+One folder per saved index under the data dir's ``search-index``, named by the chunk generation it was built at
+and the engines' fingerprints (another model, view or text fold cannot use it); written under a temporary name
+and renamed, so a reader never sees half a snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from search.chunk_index import ChunkIndex
+from search.postings import Postings, mapped_array
+
+log = logging.getLogger(__name__)
+
+# Bumped when the saved layout changes; older snapshots are then ignored (and replaced by the next save).
+FORMAT = 1
+_META = "meta.json"
+
+
+def save(root: Path, index: ChunkIndex, generation: int, fingerprints: dict[str, str]) -> Path:
+    """Write the index as the snapshot of ``generation`` and remove older ones; returns its folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".writing-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        _write(staging, index, generation, fingerprints)
+        digest = hashlib.sha256(json.dumps(fingerprints, sort_keys=True).encode()).hexdigest()[:12]
+        target = root / f"g{generation}-{digest}"
+        try:
+            os.rename(staging, target)
+        except OSError:  # another process saved the same generation first
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for older in root.glob("g*"):
+        if older != target and _generation(older) < generation:
+            shutil.rmtree(older, ignore_errors=True)  # a process that maps it keeps its pages until it lets go
+    return target
+
+
+def load(root: Path, fingerprints: dict[str, str]) -> tuple[ChunkIndex, int] | None:
+    """The newest usable snapshot and its generation (memory-mapped), or None when there is none."""
+    folders = sorted(root.glob("g*"), key=_generation, reverse=True) if root.is_dir() else []
+    for folder in folders:
+        try:
+            meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+            if meta.get("format") != FORMAT or meta.get("fingerprints") != fingerprints:
+                continue
+            return _read(folder, meta), int(meta["generation"])
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring the saved search index %s: %s", folder, exc)
+    return None
+
+
+def _generation(folder: Path) -> int:
+    try:
+        return int(folder.name[1:].partition("-")[0])
+    except ValueError:
+        return -1
+
+
+def _write(folder: Path, index: ChunkIndex, generation: int, fingerprints: dict[str, str]) -> None:
+    _write_lines(folder / "chunk_ids.txt", index.chunk_ids)
+    _write_lines(folder / "lesson_ids.txt", list(index.lesson_index))
+    np.save(folder / "lesson_codes.npy", index.lesson_codes)
+    postings = {name: p for name, p in (("bm25", index.bm25), ("bigrams", index.bigrams)) if p is not None}
+    for name, p in postings.items():
+        p.save(folder, name)
+    matrices: dict[str, list[int] | None] = {}
+    for name, matrix in index.matrices.items():
+        if isinstance(matrix, np.ndarray):
+            np.save(folder / f"view.{name}.npy", matrix)
+            matrices[name] = None
+        else:  # the sparse view's CSC matrix
+            for part in ("data", "indices", "indptr"):
+                np.save(folder / f"view.{name}.{part}.npy", getattr(matrix, part))
+            matrices[name] = list(matrix.shape)
+    if index.dense is not None:
+        np.save(folder / "dense.npy", index.dense)
+    meta = {
+        "format": FORMAT,
+        "generation": generation,
+        "fingerprints": fingerprints,
+        "last_rowid": index.last_rowid,
+        "chunks": len(index.chunk_ids),
+        "postings": sorted(postings),
+        "matrices": matrices,
+        "dense": index.dense is not None,
+    }
+    (folder / _META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+
+def _read(folder: Path, meta: dict) -> ChunkIndex:
+    from scipy.sparse import csc_matrix
+
+    chunk_ids = _read_lines(folder / "chunk_ids.txt")
+    if len(chunk_ids) != meta["chunks"]:
+        raise ValueError(f"{len(chunk_ids)} chunk ids for {meta['chunks']} chunks")
+    postings = {name: Postings.load(folder, name, len(chunk_ids)) for name in meta["postings"]}
+    matrices: dict[str, object] = {}
+    for name, shape in meta["matrices"].items():
+        if shape is None:
+            matrices[name] = mapped_array(folder / f"view.{name}.npy")
+        else:
+            parts = [mapped_array(folder / f"view.{name}.{part}.npy") for part in ("data", "indices", "indptr")]
+            matrices[name] = csc_matrix(tuple(parts), shape=tuple(shape), copy=False)
+    return ChunkIndex(
+        chunk_ids=chunk_ids,
+        lesson_codes=mapped_array(folder / "lesson_codes.npy"),
+        lesson_index={lesson_id: i for i, lesson_id in enumerate(_read_lines(folder / "lesson_ids.txt"))},
+        bm25=postings.get("bm25"),
+        bigrams=postings.get("bigrams"),
+        matrices=matrices,
+        dense=mapped_array(folder / "dense.npy") if meta["dense"] else None,
+        last_rowid=int(meta["last_rowid"]),
+    )
+
+
+def _write_lines(path: Path, values: list[str]) -> None:
+    path.write_text("".join(f"{value}\n" for value in values), encoding="utf-8")
+
+
+def _read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").split("\n")[:-1]

@@ -1,0 +1,132 @@
+"""The saved search index: BM25 postings score as bm25s does, and a new process maps the saved index instead of
+building it, adds what was written since, and ignores a snapshot that is damaged, of other engines or of another
+catalog."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+
+from kb.settings import Settings
+from kb.workspace import Workspace
+from search.postings import Postings
+
+DOCUMENTS = [["客户", "关系", "客户"], ["价格", "谈判"], ["客户", "价格", "教练"], [], ["renewal", "客户"]]
+
+
+@pytest.mark.parametrize("query", [["客户"], ["客户", "价格", "客户"], ["未知"], ["谈判", "未知", "renewal"]])
+def test_postings_score_every_document_as_bm25s_does(tmp_path, query):
+    reference = bm25s.BM25()
+    reference.index(DOCUMENTS, show_progress=False)
+    postings = Postings.build(iter(DOCUMENTS))
+    expected = reference.get_scores(query)
+    assert np.allclose(postings.scores(query), expected)
+    postings.save(tmp_path, "words")
+    loaded = Postings.load(tmp_path, "words", len(DOCUMENTS))
+    assert isinstance(loaded.data, np.memmap)
+    assert np.allclose(loaded.scores(query), expected)
+
+
+def test_postings_of_no_documents_are_none():
+    assert Postings.build(iter([])) is None
+
+
+def write_corpus(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+PAYMENT = "# 回款\n\n## 合同\n\n付款节点要和可控的里程碑挂钩，验收标准写清楚。\n"
+COACH = "# 教练\n\n## 培养\n\n先给价值，再要信息，保护教练的身份。\n"
+PILOT = "# 试点\n\n## 范围\n\n试点范围要小，成功标准事先和客户写进纪要。\n"
+
+
+def _generation_of(folder: Path) -> int:
+    return int(folder.name[1:].partition("-")[0])
+
+
+def parts_when_found(settings: Settings, query: str, title: str) -> int:
+    """In a new process's workspace: the query's best lesson is ``title``; returns how many parts its index has."""
+    ws = Workspace(settings)
+    try:
+        assert ws.searcher.search(query, k=5)[0].title == title
+        return len(ws.searcher.signals.loaded.parts)
+    finally:
+        ws.close()
+
+
+def ranked(ws: Workspace, query: str) -> list[tuple[str, float]]:
+    return [(r.lesson_id, round(r.score, 6)) for r in ws.searcher.search(query, k=5)]
+
+
+@pytest.mark.slow
+def test_a_new_process_maps_the_saved_index_and_adds_what_was_written_since(settings, tmp_path, caplog, monkeypatch):
+    corpus = write_corpus(tmp_path / "corpus", {"a.md": PAYMENT, "b.md": COACH})
+    with_build = Workspace(settings)
+    try:
+        with_build.ingestor.ingest([corpus])
+        before = {q: ranked(with_build, q) for q in ("验收标准", "保护教练的身份", "milestone payment")}
+    finally:
+        with_build.close()
+    assert len(list(settings.search_index_dir.glob("g*"))) == 1
+
+    mapped = Workspace(settings)
+    try:
+        assert {q: ranked(mapped, q) for q in before} == before
+        part = mapped.searcher.signals.loaded.parts[0]
+        assert isinstance(part.dense, np.memmap) and isinstance(part.matrices["use"], np.memmap)
+        write_corpus(corpus, {"c.md": PILOT})
+        mapped.ingestor.ingest([corpus])
+    finally:
+        mapped.close()
+
+    # one new chunk is half of this tiny base: more than the share that makes a whole index be built
+    with monkeypatch.context() as patch:
+        patch.setattr("search.signals.REBUILD_SHARE", 1.0)
+        assert parts_when_found(settings, "试点范围要小", "范围") == 2  # the saved index, and the chunk written since
+    assert parts_when_found(settings, "试点范围要小", "范围") == 1
+    assert [_generation_of(folder) for folder in settings.search_index_dir.glob("g*")] == [3]
+
+    # a damaged snapshot is ignored (and replaced): the search still answers from the catalog
+    for folder in settings.search_index_dir.glob("g*"):
+        (folder / "chunk_ids.txt").write_text("only-one\n", encoding="utf-8")
+    assert parts_when_found(settings, "试点范围要小", "范围") == 1
+    assert "ignoring the saved search index" in caplog.text
+
+    # other views: that snapshot does not fit, one of their own is built beside it
+    other_views = Settings(data_dir=settings.data_dir, views="use")
+    ws = Workspace(other_views)
+    try:
+        assert ws.searcher.search("保护教练的身份", k=5)[0].title == "培养"
+        assert set(ws.searcher.signals.loaded.parts[0].matrices) == {"use"}
+    finally:
+        ws.close()
+    assert len(list(settings.search_index_dir.glob("g*"))) == 2
+
+
+@pytest.mark.slow
+def test_a_snapshot_of_another_catalog_is_not_used(tmp_path):
+    first = Settings(data_dir=tmp_path / "first")
+    second = Settings(data_dir=tmp_path / "second")
+    for settings, text in ((first, PAYMENT), (second, COACH)):
+        ws = Workspace(settings)
+        try:
+            ws.ingestor.ingest([write_corpus(tmp_path / f"corpus-{settings.data_dir.name}", {"a.md": text})])
+            ws.searcher.search("合同", k=5)
+        finally:
+            ws.close()
+    shutil.rmtree(second.search_index_dir)
+    shutil.copytree(first.search_index_dir, second.search_index_dir)
+    ws = Workspace(second)
+    try:
+        found = ws.searcher.search("保护教练的身份", k=5)
+        assert [r.title for r in found] == ["培养"]
+        assert set(ws.searcher.signals.loaded.parts[0].chunk_ids) == ws.catalog.chunk_ids()
+    finally:
+        ws.close()
