@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 # Bumped when the saved layout changes; older snapshots are then ignored (and replaced by the next save).
 FORMAT = 1
 _META = "meta.json"
+# A staging folder this old was left by a killed writer: saving 100,000 chunks takes seconds.
+ABANDONED_AFTER_S = 3600
 
 
 def save(root: Path, index: ChunkIndex, generation: int, fingerprints: dict[str, str]) -> Path:
@@ -47,6 +50,9 @@ def save(root: Path, index: ChunkIndex, generation: int, fingerprints: dict[str,
     for older in root.glob("g*"):
         if older != target and _generation(older) < generation:
             shutil.rmtree(older, ignore_errors=True)  # a process that maps it keeps its pages until it lets go
+    for abandoned in root.glob(".writing-*"):
+        if time.time() - abandoned.stat().st_mtime > ABANDONED_AFTER_S:  # its writer was killed
+            shutil.rmtree(abandoned, ignore_errors=True)
     return target
 
 

@@ -4,7 +4,9 @@ catalog."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import bm25s
@@ -13,6 +15,8 @@ import pytest
 
 from kb.settings import Settings
 from kb.workspace import Workspace
+from search import snapshot
+from search.chunk_index import ChunkIndex
 from search.postings import Postings
 
 DOCUMENTS = [["客户", "关系", "客户"], ["价格", "谈判"], ["客户", "价格", "教练"], [], ["renewal", "客户"]]
@@ -33,6 +37,36 @@ def test_postings_score_every_document_as_bm25s_does(tmp_path, query):
 
 def test_postings_of_no_documents_are_none():
     assert Postings.build(iter([])) is None
+
+
+def tiny_index() -> ChunkIndex:
+    return ChunkIndex(
+        chunk_ids=["c1", "c2"],
+        lesson_codes=np.array([0, 0]),
+        lesson_index={"lesson": 0},
+        bm25=Postings.build(iter([["客户", "关系"], ["价格"]])),
+        bigrams=None,
+        matrices={"use": np.eye(2, 4, dtype=np.float32)},
+        dense=None,
+        last_rowid=2,
+    )
+
+
+def test_a_saved_index_loads_only_for_its_engines_and_replaces_older_and_abandoned_ones(tmp_path):
+    fingerprints = {"use": "usem3:x:512:fold-1"}
+    abandoned, writing = tmp_path / ".writing-killed", tmp_path / ".writing-in-progress"
+    abandoned.mkdir(parents=True)
+    writing.mkdir()
+    os.utime(abandoned, (time.time() - 2 * snapshot.ABANDONED_AFTER_S,) * 2)
+    first = snapshot.save(tmp_path, tiny_index(), 5, fingerprints)
+    assert not abandoned.exists() and writing.exists()  # another process may still be writing that one
+    second = snapshot.save(tmp_path, tiny_index(), 7, fingerprints)
+    assert not first.exists() and second.exists()
+    loaded, generation = snapshot.load(tmp_path, fingerprints)
+    assert generation == 7 and loaded.chunk_ids == ["c1", "c2"] and loaded.bigrams is None and loaded.dense is None
+    assert np.array_equal(loaded.view("use", np.array([1, 0, 0, 0], dtype=np.float32)), [1, 0])
+    assert np.allclose(loaded.bm25_scores(loaded.bm25, ["价格"]), tiny_index().bm25_scores(tiny_index().bm25, ["价格"]))
+    assert snapshot.load(tmp_path, {"use": "usem3:x:512:fold-2"}) is None
 
 
 def write_corpus(folder: Path, files: dict[str, str]) -> Path:
