@@ -234,6 +234,18 @@ _I12_LESSON_HEADING_INDEX = """
         CREATE INDEX lessons_heading ON lessons(json_extract(heading_path, '$[#-1]'));
 """
 
+# Chunk rowids that only grow: search indexes the chunks written since its index was built as those past the
+# index's last rowid, and SQLite gives a new row the largest rowid + 1, so re-writing the file ingested last
+# reused its old chunks' rowids and hid the new ones. Inserts take the high-water mark + 1.
+_I12_GROWING_CHUNK_ROWIDS = """
+        ALTER TABLE chunk_generation ADD COLUMN top_rowid INTEGER NOT NULL DEFAULT 0;
+        UPDATE chunk_generation SET top_rowid = (SELECT coalesce(max(rowid), 0) FROM chunks);
+        DROP TRIGGER chunks_generation_ai;
+        CREATE TRIGGER chunks_generation_ai AFTER INSERT ON chunks BEGIN
+            UPDATE chunk_generation SET n = n + 1, top_rowid = max(top_rowid, new.rowid);
+        END;
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -248,6 +260,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("i12_lesson_filter_indexes", _I12_LESSON_FILTER_INDEXES),
     ("i12_no_chunk_full_text", _I12_NO_CHUNK_FULL_TEXT),
     ("i12_lesson_heading_index", _I12_LESSON_HEADING_INDEX),
+    ("i12_growing_chunk_rowids", _I12_GROWING_CHUNK_ROWIDS),
 ]
 
 
@@ -469,7 +482,8 @@ class Catalog:
             [(lesson.id, tag) for lesson in lessons for tag in dict.fromkeys(lesson.tags)],
         )
         self.db.executemany(
-            "INSERT INTO chunks (id, lesson_id, ordinal, text, context, tokens) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chunks (rowid, id, lesson_id, ordinal, text, context, tokens) "
+            "VALUES ((SELECT top_rowid + 1 FROM chunk_generation), ?, ?, ?, ?, ?, ?)",
             [
                 (c.id, c.lesson_id, c.ordinal, c.text, c.context, " ".join(tokenize(c.index_text)))
                 for c in chunks
@@ -903,9 +917,10 @@ class Catalog:
             return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
         return int(self.db.execute("SELECT count(*) FROM chunks WHERE rowid <= ?", (up_to_rowid,)).fetchone()[0])
 
-    def chunk_id_at(self, rowid: int) -> str | None:
-        row = self.db.execute("SELECT id FROM chunks WHERE rowid = ?", (rowid,)).fetchone()
-        return row[0] if row else None
+    def chunk_ids_at(self, rowids: Sequence[int]) -> dict[int, str]:
+        """The id of each chunk still at one of the rowids."""
+        marks = ",".join("?" * len(rowids))
+        return dict(self.db.execute(f"SELECT rowid, id FROM chunks WHERE rowid IN ({marks})", list(rowids)).fetchall())
 
     def counts(self) -> dict[str, int]:
         row = self.db.execute(

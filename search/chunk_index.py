@@ -13,7 +13,7 @@ from search.postings import Postings
 
 @dataclass(frozen=True)
 class ChunkIndex:
-    """The scores of the catalog's chunks up to ``last_rowid``."""
+    """The scores of a set of the catalog's chunks, in the order of their rowids."""
 
     chunk_ids: list[str]
     lesson_codes: np.ndarray  # per chunk, its lesson's position in lesson_index
@@ -22,7 +22,11 @@ class ChunkIndex:
     bigrams: Postings | None
     matrices: dict[str, object]  # per view: a dense matrix, or a CSC matrix for the sparse view
     dense: np.ndarray | None  # None when the embedding cache lacks a chunk's vector (then Chroma is asked)
-    last_rowid: int
+    rowids: np.ndarray  # each chunk's rowid in the catalog
+
+    @property
+    def last_rowid(self) -> int:
+        return int(self.rowids[-1]) if len(self.rowids) else 0
 
     def allowed(self, lesson_ids: set[str] | None) -> np.ndarray:
         if lesson_ids is None:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Chunks written or removed since the load, as a share of the loaded ones, that make the index rebuild.
 REBUILD_SHARE = 0.05
+# Chunks of a saved index compared with the catalog's rows before it is used.
+IDENTITY_SAMPLE = 32
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,23 @@ class ChunkSignals:
         if found is None:
             return None
         index, saved_generation = found
-        if index.chunk_ids and self.catalog.chunk_id_at(index.last_rowid) != index.chunk_ids[-1]:
-            return None  # another catalog's, or its last chunk is gone: which others are is unknown
+        if not self._of_this_catalog(index):
+            return None
         signals = Signals((index,), saved_generation)
         if saved_generation == generation:
             return signals
         updated, rebuild = self._updated(signals, generation)
         return None if rebuild else updated
+
+    def _of_this_catalog(self, index: ChunkIndex) -> bool:
+        """Whether a sample of the index's chunks that the catalog still has sit at the same rowids (a catalog
+        replaced by another has other chunks at them)."""
+        if not index.chunk_ids:
+            return True
+        sample = np.unique(np.linspace(0, len(index.chunk_ids) - 1, IDENTITY_SAMPLE).astype(np.int64))
+        present = self.catalog.chunk_ids_at([int(index.rowids[i]) for i in sample])
+        expected = {int(index.rowids[i]): index.chunk_ids[i] for i in sample}
+        return bool(present) and all(expected[rowid] == chunk_id for rowid, chunk_id in present.items())
 
     def _whole(self, generation: int) -> Signals:
         """Every chunk indexed from the catalog, and saved for the next process."""
@@ -188,7 +200,7 @@ class ChunkSignals:
             bigrams=Postings.build(char_bigrams(text) for text in texts),
             matrices={view.name: self._view_matrix(view, texts) for view in self.views},
             dense=self._cached_rows(self.dense_engine, [c.embedded_text for c in chunks]) if self.dense_engine else None,
-            last_rowid=rows[-1]["rowid"] if rows else 0,
+            rowids=np.array([r["rowid"] for r in rows], dtype=np.int64),
         )
 
     def _cached_rows(self, view: CachedEmbedder, texts: list[str]) -> np.ndarray | None:

@@ -25,7 +25,7 @@ from search.postings import Postings, mapped_array
 log = logging.getLogger(__name__)
 
 # Bumped when the saved layout changes; older snapshots are then ignored (and replaced by the next save).
-FORMAT = 1
+FORMAT = 2
 _META = "meta.json"
 # A staging folder this old was left by a killed writer: saving 100,000 chunks takes seconds.
 ABANDONED_AFTER_S = 3600
@@ -81,6 +81,7 @@ def _write(folder: Path, index: ChunkIndex, generation: int, fingerprints: dict[
     _write_lines(folder / "chunk_ids.txt", index.chunk_ids)
     _write_lines(folder / "lesson_ids.txt", list(index.lesson_index))
     np.save(folder / "lesson_codes.npy", index.lesson_codes)
+    np.save(folder / "rowids.npy", index.rowids)
     postings = {name: p for name, p in (("bm25", index.bm25), ("bigrams", index.bigrams)) if p is not None}
     for name, p in postings.items():
         p.save(folder, name)
@@ -99,7 +100,6 @@ def _write(folder: Path, index: ChunkIndex, generation: int, fingerprints: dict[
         "format": FORMAT,
         "generation": generation,
         "fingerprints": fingerprints,
-        "last_rowid": index.last_rowid,
         "chunks": len(index.chunk_ids),
         "postings": sorted(postings),
         "matrices": matrices,
@@ -130,7 +130,7 @@ def _read(folder: Path, meta: dict) -> ChunkIndex:
         bigrams=postings.get("bigrams"),
         matrices=matrices,
         dense=mapped_array(folder / "dense.npy") if meta["dense"] else None,
-        last_rowid=int(meta["last_rowid"]),
+        rowids=mapped_array(folder / "rowids.npy"),
     )
 
 

@@ -69,6 +69,21 @@ def test_a_catalog_written_with_another_tokenizer_is_retokenized_when_opened(tmp
     reopened.close()
 
 
+def test_a_rewritten_document_s_chunks_get_rowids_past_every_earlier_chunk(tmp_path: Path):
+    # Search indexes the chunks past its index's last rowid as new; SQLite alone gives a row max(rowid) + 1, so
+    # rewriting the document that held the largest rowid handed its new chunk the old one's rowid, unseen.
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    try:
+        document = Document("d1", "/notes/a.md", "手册", "md", "playbook", "hash")
+        lesson = Lesson("l1", "d1", 0, "先画决策链", "接手大客户先把决策链画出来。", ("先画决策链",), "playbook", "a.md")
+        catalog.replace_document(document, [lesson], [Chunk("c1", "l1", 0, "接手大客户先把决策链画出来。", "")])
+        catalog.replace_document(document, [lesson], [Chunk("c2", "l1", 0, "接手大客户先画决策链，再找教练。", "")])
+        assert catalog.chunk_ids_at([1, 2]) == {2: "c2"}
+        assert [row["id"] for row in catalog.chunk_rows(after_rowid=1)] == ["c2"]
+    finally:
+        catalog.close()
+
+
 def test_a_migration_drops_the_chunks_full_text_index_that_search_no_longer_reads(tmp_path: Path):
     catalog = Catalog(tmp_path / "catalog.sqlite")
     tables = {row[0] for row in catalog.db.execute("SELECT name FROM sqlite_master")}

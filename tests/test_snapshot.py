@@ -48,7 +48,7 @@ def tiny_index() -> ChunkIndex:
         bigrams=None,
         matrices={"use": np.eye(2, 4, dtype=np.float32)},
         dense=None,
-        last_rowid=2,
+        rowids=np.array([1, 2]),
     )
 
 
@@ -115,17 +115,20 @@ def test_a_new_process_maps_the_saved_index_and_adds_what_was_written_since(sett
         assert {q: ranked(mapped, q) for q in before} == before
         part = mapped.searcher.signals.loaded.parts[0]
         assert isinstance(part.dense, np.memmap) and isinstance(part.matrices["use"], np.memmap)
-        write_corpus(corpus, {"c.md": PILOT})
+        # a new file, and the file ingested last changed: its chunk, the saved index's last, is replaced
+        write_corpus(corpus, {"c.md": PILOT, "b.md": COACH.replace("。", "，别让他在会上替你表态。")})
         mapped.ingestor.ingest([corpus])
     finally:
         mapped.close()
 
-    # one new chunk is half of this tiny base: more than the share that makes a whole index be built
+    # three changed chunks are more than this tiny base: far over the share that makes a whole index be built
     with monkeypatch.context() as patch:
-        patch.setattr("search.signals.REBUILD_SHARE", 1.0)
-        assert parts_when_found(settings, "试点范围要小", "范围") == 2  # the saved index, and the chunk written since
+        patch.setattr("search.signals.REBUILD_SHARE", 10.0)
+        assert parts_when_found(settings, "试点范围要小", "范围") == 2  # the saved index, and the chunks written since
+        assert parts_when_found(settings, "别让他在会上替你表态", "培养") == 2
     assert parts_when_found(settings, "试点范围要小", "范围") == 1
-    assert [_generation_of(folder) for folder in settings.search_index_dir.glob("g*")] == [3]
+    # saved again at generation 5 (2 chunks written, 1 removed, 2 written), the older one removed
+    assert [_generation_of(folder) for folder in settings.search_index_dir.glob("g*")] == [5]
 
     # a damaged snapshot is ignored (and replaced): the search still answers from the catalog
     for folder in settings.search_index_dir.glob("g*"):
