@@ -142,7 +142,7 @@ def test_a_closed_pipe_ends_the_command_quietly(seeded):
 
 def test_lessons_jsonl_is_strict_json(seeded):
     result = CliRunner().invoke(cli, ["--data-dir", str(seeded.settings.data_dir), "lessons", "--jsonl"])
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.output
     for line in result.stdout.splitlines():
         json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
 
