@@ -213,6 +213,13 @@ class SparseE5View:
             return self._pack(text)
 
 
+def sparse_terms(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The term ids and weights of one packed SparseE5View row, without its padding."""
+    ids, weights = packed[:SPARSE_TOP_K].astype(np.int64), packed[SPARSE_TOP_K:]
+    kept = weights != 0
+    return ids[kept], weights[kept]
+
+
 def unpack_sparse(rows: np.ndarray, sparse_dim: int) -> "scipy.sparse.csr_matrix":
     """Packed SparseE5View rows as a (rows, sparse_dim) CSR matrix."""
     from scipy.sparse import csr_matrix

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kb.embedding import unpack_sparse
-from search.postings import Postings
+from kb.embedding import sparse_terms
+from search.postings import Columns, Postings
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class ChunkIndex:
     lesson_index: dict[str, int]
     bm25: Postings | None
     bigrams: Postings | None
-    matrices: dict[str, object]  # per view: a dense matrix, or a CSC matrix for the sparse view
+    matrices: dict[str, np.ndarray | Columns]  # per view: a dense matrix, or the sparse view's terms by column
     dense: np.ndarray | None  # None when the embedding cache lacks a chunk's vector (then Chroma is asked)
     rowids: np.ndarray  # each chunk's rowid in the catalog
 
@@ -46,5 +46,4 @@ class ChunkIndex:
             return np.zeros(0)
         if isinstance(matrix, np.ndarray):
             return matrix @ query_vector
-        query = unpack_sparse(query_vector, matrix.shape[1])
-        return np.asarray(matrix[:, query.indices] @ query.data).ravel()
+        return matrix.weighted_sum(*sparse_terms(query_vector))

@@ -1,6 +1,7 @@
-"""A BM25 index as plain arrays: each term's postings (chunk positions and precomputed BM25 scores, bm25s's eager
-CSC layout) and the vocabulary as sorted UTF-8 bytes, so that it is saved as ``.npy`` files and memory-mapped back
-without rebuilding a dictionary of every term (a million character bigrams at 100,000 chunks)."""
+"""Sparse scores as plain arrays, saved as ``.npy`` files and memory-mapped back: a matrix by column (the sparse
+view's term weights), and a BM25 index (each term's postings with precomputed scores, bm25s's eager layout) with
+its vocabulary as sorted UTF-8 bytes, so that no dictionary of every term is rebuilt (a million character
+bigrams at 100,000 chunks) and no scipy is imported to answer a query."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-_ARRAYS = ("terms", "term_starts", "term_ids", "data", "indices", "indptr")
+if TYPE_CHECKING:
+    import scipy.sparse
+
+_COLUMN_ARRAYS = ("data", "indices", "indptr")
+_TERM_ARRAYS = ("terms", "term_starts", "term_ids")
 
 
 def mapped_array(path: Path) -> np.ndarray:
@@ -35,16 +41,45 @@ class _SortedTerms(Sequence[bytes]):
 
 
 @dataclass(frozen=True)
+class Columns:
+    """A sparse matrix kept by column (scipy's CSC layout) as plain arrays, scored without scipy."""
+
+    data: np.ndarray  # each stored value
+    indices: np.ndarray  # the row of each stored value
+    indptr: np.ndarray  # where each column's values start in ``data`` and ``indices``
+    num_rows: int
+
+    @classmethod
+    def of(cls, matrix: "scipy.sparse.spmatrix") -> "Columns":
+        csc = matrix.tocsc()
+        return cls(csc.data, csc.indices, csc.indptr, csc.shape[0])
+
+    def weighted_sum(self, columns: Iterable[int], weights: Iterable[float]) -> np.ndarray:
+        """Per row, the sum of weight × value over the given columns (a repeated column counts again)."""
+        sums = np.zeros(self.num_rows, dtype=np.float64)
+        for column, weight in zip(columns, weights):
+            start, end = self.indptr[column], self.indptr[column + 1]
+            sums[self.indices[start:end]] += weight * self.data[start:end]  # a column holds each row once
+        return sums
+
+    def save(self, folder: Path, name: str) -> None:
+        for array in _COLUMN_ARRAYS:
+            np.save(folder / f"{name}.{array}.npy", getattr(self, array), allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path, name: str, num_rows: int) -> "Columns":
+        """The columns saved under ``name``, memory-mapped."""
+        return cls(*(mapped_array(folder / f"{name}.{array}.npy") for array in _COLUMN_ARRAYS), num_rows=num_rows)
+
+
+@dataclass(frozen=True)
 class Postings:
-    """BM25 scores of ``num_docs`` token lists, looked up by term."""
+    """BM25 scores of a list of token lists (one column per term, one row per list), looked up by term."""
 
     terms: np.ndarray  # uint8: every term's UTF-8 bytes, in sorted order, concatenated
     term_starts: np.ndarray  # int64: where each sorted term starts in ``terms`` (one more entry than terms)
     term_ids: np.ndarray  # int64: the column of each sorted term
-    data: np.ndarray  # float32: the BM25 score of each posting
-    indices: np.ndarray  # int32/int64: the chunk position of each posting
-    indptr: np.ndarray  # int64: where each column's postings start in ``data`` and ``indices``
-    num_docs: int
+    columns: Columns  # the BM25 score of each (term, list) pair
 
     @classmethod
     def build(cls, documents: Iterable[list[str]]) -> "Postings | None":
@@ -67,10 +102,12 @@ class Postings:
             terms=np.frombuffer(b"".join(term for term, _ in encoded), dtype=np.uint8),
             term_starts=np.concatenate(([0], np.cumsum(lengths))),
             term_ids=np.fromiter((column for _, column in encoded), dtype=np.int64, count=len(encoded)),
-            data=np.asarray(index.scores["data"]),
-            indices=np.asarray(index.scores["indices"]),
-            indptr=np.asarray(index.scores["indptr"]),
-            num_docs=int(index.scores["num_docs"]),
+            columns=Columns(
+                data=np.asarray(index.scores["data"]),
+                indices=np.asarray(index.scores["indices"]),
+                indptr=np.asarray(index.scores["indptr"]),
+                num_rows=int(index.scores["num_docs"]),
+            ),
         )
 
     def column(self, term: str) -> int | None:
@@ -83,20 +120,17 @@ class Postings:
         return None
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
-        """Every document's BM25 score for the terms (a repeated term counts again, as in bm25s)."""
-        scores = np.zeros(self.num_docs, dtype=np.float64)
-        for column in (self.column(term) for term in terms):
-            if column is not None:
-                start, end = self.indptr[column], self.indptr[column + 1]
-                scores[self.indices[start:end]] += self.data[start:end]  # a column holds each document once
-        return scores
+        """Every list's BM25 score for the terms (a repeated term counts again, as in bm25s)."""
+        found = [column for column in map(self.column, terms) if column is not None]
+        return self.columns.weighted_sum(found, [1.0] * len(found))
 
     def save(self, folder: Path, name: str) -> None:
-        for array in _ARRAYS:
+        for array in _TERM_ARRAYS:
             np.save(folder / f"{name}.{array}.npy", getattr(self, array), allow_pickle=False)
+        self.columns.save(folder, name)
 
     @classmethod
-    def load(cls, folder: Path, name: str, num_docs: int) -> "Postings":
+    def load(cls, folder: Path, name: str, num_rows: int) -> "Postings":
         """The postings saved under ``name``, memory-mapped."""
-        arrays = {array: mapped_array(folder / f"{name}.{array}.npy") for array in _ARRAYS}
-        return cls(**arrays, num_docs=num_docs)
+        arrays = {array: mapped_array(folder / f"{name}.{array}.npy") for array in _TERM_ARRAYS}
+        return cls(**arrays, columns=Columns.load(folder, name, num_rows))

@@ -27,7 +27,7 @@ from kb.errors import KbError
 from kb.textnorm import char_bigrams
 from search import snapshot
 from search.chunk_index import ChunkIndex
-from search.postings import Postings
+from search.postings import Columns, Postings
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class ChunkSignals:
                 "(the view or the text fold changed): run `kb reindex`"
             )
         if isinstance(view.inner, SparseE5View):
-            # Column slices of a CSC matrix touch only the query's own terms.
-            return unpack_sparse(rows, view.inner.sparse_dim).tocsc()
+            # By column: a query reads only its own terms' columns.
+            return Columns.of(unpack_sparse(rows, view.inner.sparse_dim))
         return rows
 

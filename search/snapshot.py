@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from search.chunk_index import ChunkIndex
-from search.postings import Postings, mapped_array
+from search.postings import Columns, Postings, mapped_array
 
 log = logging.getLogger(__name__)
 
 # Bumped when the saved layout changes; older snapshots are then ignored (and replaced by the next save).
-FORMAT = 2
+FORMAT = 3
 _META = "meta.json"
 # A staging folder this old was left by a killed writer: saving 100,000 chunks takes seconds.
 ABANDONED_AFTER_S = 3600
@@ -85,15 +85,14 @@ def _write(folder: Path, index: ChunkIndex, generation: int, fingerprints: dict[
     postings = {name: p for name, p in (("bm25", index.bm25), ("bigrams", index.bigrams)) if p is not None}
     for name, p in postings.items():
         p.save(folder, name)
-    matrices: dict[str, list[int] | None] = {}
+    matrices: dict[str, str] = {}
     for name, matrix in index.matrices.items():
         if isinstance(matrix, np.ndarray):
             np.save(folder / f"view.{name}.npy", matrix)
-            matrices[name] = None
-        else:  # the sparse view's CSC matrix
-            for part in ("data", "indices", "indptr"):
-                np.save(folder / f"view.{name}.{part}.npy", getattr(matrix, part))
-            matrices[name] = list(matrix.shape)
+            matrices[name] = "dense"
+        else:
+            matrix.save(folder, f"view.{name}")
+            matrices[name] = "columns"
     if index.dense is not None:
         np.save(folder / "dense.npy", index.dense)
     meta = {
@@ -109,19 +108,14 @@ def _write(folder: Path, index: ChunkIndex, generation: int, fingerprints: dict[
 
 
 def _read(folder: Path, meta: dict) -> ChunkIndex:
-    from scipy.sparse import csc_matrix
-
     chunk_ids = _read_lines(folder / "chunk_ids.txt")
     if len(chunk_ids) != meta["chunks"]:
         raise ValueError(f"{len(chunk_ids)} chunk ids for {meta['chunks']} chunks")
     postings = {name: Postings.load(folder, name, len(chunk_ids)) for name in meta["postings"]}
-    matrices: dict[str, object] = {}
-    for name, shape in meta["matrices"].items():
-        if shape is None:
-            matrices[name] = mapped_array(folder / f"view.{name}.npy")
-        else:
-            parts = [mapped_array(folder / f"view.{name}.{part}.npy") for part in ("data", "indices", "indptr")]
-            matrices[name] = csc_matrix(tuple(parts), shape=tuple(shape), copy=False)
+    matrices = {
+        name: mapped_array(folder / f"view.{name}.npy") if kind == "dense" else Columns.load(folder, f"view.{name}", len(chunk_ids))
+        for name, kind in meta["matrices"].items()
+    }
     return ChunkIndex(
         chunk_ids=chunk_ids,
         lesson_codes=mapped_array(folder / "lesson_codes.npy"),

@@ -13,11 +13,12 @@ import bm25s
 import numpy as np
 import pytest
 
+from kb.embedding import SPARSE_TOP_K, sparse_terms, unpack_sparse
 from kb.settings import Settings
 from kb.workspace import Workspace
 from search import snapshot
 from search.chunk_index import ChunkIndex
-from search.postings import Postings
+from search.postings import Columns, Postings
 
 DOCUMENTS = [["客户", "关系", "客户"], ["价格", "谈判"], ["客户", "价格", "教练"], [], ["renewal", "客户"]]
 
@@ -31,8 +32,24 @@ def test_postings_score_every_document_as_bm25s_does(tmp_path, query):
     assert np.allclose(postings.scores(query), expected)
     postings.save(tmp_path, "words")
     loaded = Postings.load(tmp_path, "words", len(DOCUMENTS))
-    assert isinstance(loaded.data, np.memmap)
+    assert isinstance(loaded.columns.data, np.memmap)
     assert np.allclose(loaded.scores(query), expected)
+
+
+def test_the_sparse_view_scores_by_column_as_the_sparse_matrix_product(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = np.zeros((40, 2 * SPARSE_TOP_K), dtype=np.float32)
+    for row in rows:  # each chunk's strongest terms, padded as SparseE5View packs them
+        kept = rng.integers(10, 60)
+        row[:kept] = rng.choice(1000, kept, replace=False)
+        row[SPARSE_TOP_K : SPARSE_TOP_K + kept] = rng.random(kept)
+    matrix = unpack_sparse(rows, 1000)
+    query = rows[7]
+    expected = (matrix @ unpack_sparse(query, 1000).T).toarray().ravel()
+    columns = Columns.of(matrix)
+    assert np.allclose(columns.weighted_sum(*sparse_terms(query)), expected)
+    columns.save(tmp_path, "view.sparse")
+    assert np.allclose(Columns.load(tmp_path, "view.sparse", len(rows)).weighted_sum(*sparse_terms(query)), expected)
 
 
 def test_postings_of_no_documents_are_none():
