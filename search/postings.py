@@ -21,9 +21,12 @@ _TERM_ARRAYS = ("terms", "term_starts", "term_ids")
 
 
 def mapped_array(path: Path) -> np.ndarray:
-    """A saved array, memory-mapped (read whole when empty: there is nothing to map)."""
+    """A saved array, memory-mapped (read whole when empty: there is nothing to map).
+
+    A plain ndarray over the mapping, not np.memmap: every slice of a memmap runs Python code, and a query
+    slices a column per term (3.7 vs 0.7 ms for the sparse view's 135 columns at 100,000 chunks)."""
     array = np.load(path, allow_pickle=False, mmap_mode="r")
-    return np.load(path, allow_pickle=False) if array.size == 0 else array
+    return np.load(path, allow_pickle=False) if array.size == 0 else np.asarray(array)
 
 
 class _SortedTerms(Sequence[bytes]):
@@ -54,13 +57,16 @@ class Columns:
         csc = matrix.tocsc()
         return cls(csc.data, csc.indices, csc.indptr, csc.shape[0])
 
-    def weighted_sum(self, columns: Iterable[int], weights: Iterable[float]) -> np.ndarray:
+    def weighted_sum(self, columns: Sequence[int] | np.ndarray, weights: Sequence[float] | np.ndarray) -> np.ndarray:
         """Per row, the sum of weight × value over the given columns (a repeated column counts again)."""
-        sums = np.zeros(self.num_rows, dtype=np.float64)
-        for column, weight in zip(columns, weights):
-            start, end = self.indptr[column], self.indptr[column + 1]
-            sums[self.indices[start:end]] += weight * self.data[start:end]  # a column holds each row once
-        return sums
+        columns = np.asarray(columns, dtype=np.int64)
+        if not len(columns):
+            return np.zeros(self.num_rows, dtype=np.float64)
+        starts, ends = self.indptr[columns], self.indptr[columns + 1]
+        rows = np.concatenate([self.indices[start:end] for start, end in zip(starts, ends)])
+        values = np.concatenate([self.data[start:end] for start, end in zip(starts, ends)])
+        values = values * np.repeat(np.asarray(weights, dtype=np.float64), ends - starts)
+        return np.bincount(rows, weights=values, minlength=self.num_rows)
 
     def save(self, folder: Path, name: str) -> None:
         for array in _COLUMN_ARRAYS:
