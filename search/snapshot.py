@@ -38,11 +38,13 @@ def save(root: Path, index: ChunkIndex, generation: int, fingerprints: dict[str,
     staging.mkdir()
     try:
         _write(staging, index, generation, fingerprints)
-        digest = hashlib.sha256(json.dumps(fingerprints, sort_keys=True).encode()).hexdigest()[:12]
+        digest = hashlib.sha256(json.dumps([FORMAT, fingerprints], sort_keys=True).encode()).hexdigest()[:12]
         target = root / f"g{generation}-{digest}"
+        if target.exists():  # one that could not be used (damaged): a process that maps it keeps its pages
+            _discard(root, target)
         try:
             os.rename(staging, target)
-        except OSError:  # another process saved the same generation first
+        except OSError:  # another process saved the same generation meanwhile
             shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -54,6 +56,15 @@ def save(root: Path, index: ChunkIndex, generation: int, fingerprints: dict[str,
         if time.time() - abandoned.stat().st_mtime > ABANDONED_AFTER_S:  # its writer was killed
             shutil.rmtree(abandoned, ignore_errors=True)
     return target
+
+
+def _discard(root: Path, folder: Path) -> None:
+    doomed = root / f".writing-{uuid.uuid4().hex}"  # removed with the abandoned ones if this removal fails
+    try:
+        os.rename(folder, doomed)
+    except OSError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def load(root: Path, fingerprints: dict[str, str]) -> tuple[ChunkIndex, int] | None:

@@ -136,6 +136,7 @@ def test_a_new_process_maps_the_saved_index_and_adds_what_was_written_since(sett
     try:
         assert {q: ranked(mapped, q) for q in before} == before
         part = mapped.searcher.signals.loaded.parts[0]
+        fingerprints = mapped.searcher.signals.fingerprints
         assert is_mapped(part.dense) and is_mapped(part.matrices["use"]) and is_mapped(part.matrices["sparse"].data)
         # a new file, and the file ingested last changed: its chunk, the saved index's last, is replaced
         write_corpus(corpus, {"c.md": PILOT, "b.md": COACH.replace("。", "，别让他在会上替你表态。")})
@@ -152,10 +153,11 @@ def test_a_new_process_maps_the_saved_index_and_adds_what_was_written_since(sett
     # saved again at generation 5 (2 chunks written, 1 removed, 2 written), the older one removed
     assert [_generation_of(folder) for folder in settings.search_index_dir.glob("g*")] == [5]
 
-    # a damaged snapshot is ignored (and replaced): the search still answers from the catalog
+    # a damaged snapshot is ignored and replaced: the search still answers from the catalog
     for folder in settings.search_index_dir.glob("g*"):
         (folder / "chunk_ids.txt").write_text("only-one\n", encoding="utf-8")
     assert parts_when_found(settings, "试点范围要小", "范围") == 1
+    assert snapshot.load(settings.search_index_dir, fingerprints) is not None
     assert "ignoring the saved search index" in caplog.text
 
     # other views: that snapshot does not fit, one of their own is built beside it
