@@ -158,13 +158,15 @@ class ChunkSignals:
 
     def _whole(self, generation: int) -> Signals:
         """Every chunk indexed from the catalog, and saved for the next process."""
-        whole = Signals((self._index(self.catalog.chunk_rows()),), generation)
+        index = self._index(self.catalog.chunk_rows())
         if self.snapshots is not None:
             try:
-                snapshot.save(self.snapshots, whole.parts[0], generation, self.fingerprints)
-            except OSError as exc:  # the next process builds it again
+                # The saved file's pages replace the built arrays: shared with other processes, and the kernel
+                # can drop them under memory pressure.
+                index = snapshot.read(snapshot.save(self.snapshots, index, generation, self.fingerprints))
+            except (OSError, ValueError) as exc:  # the next process builds it again
                 log.warning("could not save the search index under %s: %s", self.snapshots, exc)
-        return whole
+        return Signals((index,), generation)
 
     def settle(self) -> None:
         """Wait for a background rebuild to finish."""

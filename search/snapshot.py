@@ -81,6 +81,11 @@ def load(root: Path, fingerprints: dict[str, str]) -> tuple[ChunkIndex, int] | N
     return None
 
 
+def read(folder: Path) -> ChunkIndex:
+    """The index saved in ``folder`` (by ``save``), memory-mapped."""
+    return _read(folder, json.loads((folder / _META).read_text(encoding="utf-8")))
+
+
 def _generation(folder: Path) -> int:
     try:
         return int(folder.name[1:].partition("-")[0])

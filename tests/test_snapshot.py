@@ -128,6 +128,7 @@ def test_a_new_process_maps_the_saved_index_and_adds_what_was_written_since(sett
     try:
         with_build.ingestor.ingest([corpus])
         before = {q: ranked(with_build, q) for q in ("验收标准", "保护教练的身份", "milestone payment")}
+        assert is_mapped(with_build.searcher.signals.loaded.parts[0].dense)  # the saved copy replaced the built one
     finally:
         with_build.close()
     assert len(list(settings.search_index_dir.glob("g*"))) == 1
