@@ -38,6 +38,9 @@ def examine(workspace: Workspace) -> list[Finding]:
         findings.append(Finding(f"{len(rows)} {what}", rows[:EXAMPLES], lambda: _remove_dangling(workspace)))
     for problem in catalog.lexical_problems():
         findings.append(Finding(problem, repair=catalog.retokenize))
+    wrong_counts = catalog.count_problems()
+    if wrong_counts:
+        findings.append(Finding("the kept row counts (`kb stats`) differ from the rows", wrong_counts, catalog.recount))
     stranded = _stranded_files(workspace)
     if stranded:
         findings.append(

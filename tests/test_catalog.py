@@ -6,6 +6,8 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from kb.accounts import Accounts
 from kb.catalog import MIGRATIONS, TOKENIZER_KEY, Catalog, lesson_filter_sql
 from kb.domain import Chunk, Document, Lesson, SearchFilters
@@ -89,3 +91,32 @@ def test_a_migration_drops_the_chunks_full_text_index_that_search_no_longer_read
     tables = {row[0] for row in catalog.db.execute("SELECT name FROM sqlite_master")}
     assert "chunks_fts" not in tables and "chunks_ai" not in tables and "lessons_fts" in tables
     catalog.close()
+
+
+def test_kept_row_counts_follow_every_write_and_doctor_sets_them_right(tmp_path: Path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    try:
+        review = Document("d1", "/reviews/r.md", "复盘", "md", "review", "hash")
+        lessons = [Lesson(f"l{i}", "d1", i, f"教训{i}", "正文", (f"教训{i}",), "review", "r.md") for i in range(3)]
+        chunks = [Chunk(f"c{i}", f"l{i}", 0, f"第{i}段", "") for i in range(3)]
+        catalog.replace_document(review, lessons, chunks)
+        catalog.replace_document(review, lessons[:2], chunks[:2])  # rewritten: one lesson and chunk fewer
+        playbook = Document("d2", "/notes/p.md", "手册", "md", "playbook", "hash2")
+        catalog.replace_document(playbook, [Lesson("l9", "d2", 0, "手册", "正文", ("手册",), "playbook", "p.md")], [])
+        vector = np.ones(4, dtype=np.float32)
+        catalog.store_embeddings([("m", "h1", vector), ("m", "h2", vector)])
+        catalog.store_embeddings([("m", "h1", 2 * vector)])  # the same key again replaces, it does not add
+        counts = catalog.counts()
+        assert {k: counts[k] for k in ("documents", "reviews", "lessons", "review_lessons", "chunks", "cached_embeddings")} == {
+            "documents": 2, "reviews": 1, "lessons": 3, "review_lessons": 2, "chunks": 2, "cached_embeddings": 2
+        }
+        assert catalog.count_problems() == []
+        with catalog.transaction():
+            catalog.db.execute("DELETE FROM documents WHERE id = 'd1'")  # its lessons and chunks go by cascade
+        assert catalog.count_problems() == [] and catalog.counts()["chunks"] == 0
+        catalog.db.execute("UPDATE table_counts SET n = 99 WHERE name = 'lessons'")  # what a bug or a hand edit leaves
+        assert catalog.count_problems() == ["lessons: kept 99, counted 1"]
+        catalog.recount()
+        assert catalog.count_problems() == [] and catalog.counts()["lessons"] == 1
+    finally:
+        catalog.close()

@@ -183,6 +183,7 @@ def test_doctor_finds_and_repairs_catalog_damage(tmp_path: Path) -> None:
     db.execute("PRAGMA foreign_keys=OFF")
     db.execute("DELETE FROM lessons WHERE id = ?", (lesson.id,))  # behind the catalog's back: a dangling set item and chunks
     db.execute("UPDATE chunks SET tokens = 'stale' WHERE rowid = (SELECT min(rowid) FROM chunks)")
+    db.execute("UPDATE table_counts SET n = n + 5 WHERE name = 'chunks'")  # `kb stats` would show 5 chunks too many
     settings.reviews_dir.mkdir(parents=True)
     (settings.reviews_dir / "2026-12-01-interrupted.md").write_text(NEW_REVIEW, encoding="utf-8")
     workspace.close()
@@ -193,6 +194,7 @@ def test_doctor_finds_and_repairs_catalog_damage(tmp_path: Path) -> None:
     assert "set items whose lesson is gone" in text
     assert "chunks whose lesson is gone" in text
     assert "older tokenizer" in text
+    assert "kept row counts" in text and "chunks: kept" in text
     assert "never stored" in text and "2026-12-01-interrupted.md" in text
     repaired = kb(settings.data_dir, "doctor", "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
