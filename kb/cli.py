@@ -118,10 +118,10 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding:
             on_file=lambda result: progress.update(task, advance=1 if result.status != "failed" or result.path else 0, description=Path(result.path).name),
         )
     if any(report.count(status) for status in ("added", "updated", "removed")):
-        # Built (and saved) now rather than by the first search after a big ingest: a minute at 100,000 chunks.
+        # Built and saved now rather than by the first search after a big ingest: a minute at 100,000 chunks.
         with _progress("indexing for search") as progress:
             progress.add_task("", total=None)
-            workspace.searcher.signals.current()
+            workspace.searcher.signals.save_current()
     for result in report.files:
         if result.warnings:
             first = result.warnings[0]

@@ -120,31 +120,45 @@ class ChunkSignals:
                     self._rebuild_in_background()
             return self._signals
 
+    def save_current(self) -> None:
+        """Leave a saved index that the next process can use: build and save a whole one unless the saved one
+        fits (what `kb ingest` does last; indexing the chunks written since would be lost with this process)."""
+        if self.snapshots is not None and self._usable_saved(self.catalog.chunk_generation()) is None:
+            with self._lock:
+                self._signals = self._whole(self.catalog.chunk_generation())
+
     def _updated(self, signals: Signals, generation: int) -> tuple[Signals, bool]:
         """The loaded index with the chunks written since as a second part, and whether a rebuild should follow."""
         base = signals.parts[0]
+        written, rebuild = self._written_since(base)
+        return Signals((base, self._index(written)) if written else (base,), generation), rebuild
+
+    def _written_since(self, base: ChunkIndex) -> tuple[list, bool]:
+        """The catalog's rows written after the index, and whether it drifted so far that a rebuild should follow."""
         written = self.catalog.chunk_rows(after_rowid=base.last_rowid)
         removed = len(base.chunk_ids) - self.catalog.chunk_count(up_to_rowid=base.last_rowid)
-        updated = Signals((base, self._index(written)) if written else (base,), generation)
         # Rows changed in place (new tokens), or enough change that the parts drift from one index: a
         # rebuild holds a second copy of every index while it runs (+1 GB at 100,000 chunks), so not per review.
-        return updated, (not written and not removed) or len(written) + removed > REBUILD_SHARE * len(base.chunk_ids)
+        return written, (not written and not removed) or len(written) + removed > REBUILD_SHARE * len(base.chunk_ids)
+
+    def _usable_saved(self, generation: int) -> tuple[ChunkIndex, list] | None:
+        """The saved index and the catalog's rows written since, when it is this catalog's and needs no rebuild."""
+        found = snapshot.load(self.snapshots, self.fingerprints) if self.snapshots is not None else None
+        if found is None or not self._of_this_catalog(found[0]):
+            return None
+        index, saved_generation = found
+        if saved_generation == generation:
+            return index, []
+        written, rebuild = self._written_since(index)
+        return None if rebuild else (index, written)
 
     def _saved(self, generation: int) -> Signals | None:
         """The saved index brought up to date, when there is one of this catalog that needs no rebuild."""
-        if self.snapshots is None:
-            return None
-        found = snapshot.load(self.snapshots, self.fingerprints)
+        found = self._usable_saved(generation)
         if found is None:
             return None
-        index, saved_generation = found
-        if not self._of_this_catalog(index):
-            return None
-        signals = Signals((index,), saved_generation)
-        if saved_generation == generation:
-            return signals
-        updated, rebuild = self._updated(signals, generation)
-        return None if rebuild else updated
+        index, written = found
+        return Signals((index, self._index(written)) if written else (index,), generation)
 
     def _of_this_catalog(self, index: ChunkIndex) -> bool:
         """Whether a sample of the index's chunks that the catalog still has sit at the same rowids (a catalog
