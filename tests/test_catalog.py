@@ -120,3 +120,39 @@ def test_kept_row_counts_follow_every_write_and_doctor_sets_them_right(tmp_path:
         assert catalog.count_problems() == [] and catalog.counts()["lessons"] == 1
     finally:
         catalog.close()
+
+
+def test_lessons_counted_by_kind_outcome_industry_and_tag_follow_every_write(tmp_path: Path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+
+    def grouped(sql: str) -> dict[str, int]:
+        return {(value or "—"): n for value, n in catalog.db.execute(sql)}
+
+    try:
+        review = Document("d1", "/reviews/r.md", "复盘", "md", "review", "hash")
+        lessons = [
+            Lesson(f"l{i}", "d1", i, f"教训{i}", "正文", (f"教训{i}",), "review", "r.md", tags=["price", "coach"][: i % 3],
+                   fields={"outcome": ["loss", "win"][i % 2], "industry": "银行" if i < 2 else None})
+            for i in range(4)
+        ]
+        catalog.replace_document(review, lessons, [])
+        catalog.replace_document(review, lessons[1:], [])  # rewritten without its first lesson
+        playbook = Document("d2", "/notes/p.md", "手册", "md", "playbook", "hash2")
+        catalog.replace_document(playbook, [Lesson("l9", "d2", 0, "手册", "正文", ("手册",), "playbook", "p.md", tags=["coach"])], [])
+        catalog.set_lesson_tags("l3", ["price"])
+        assert catalog.count_by("kind") == {"review": 3, "playbook": 1}
+        assert catalog.count_by("outcome") == {"win": 2, "—": 1, "loss": 1}
+        assert catalog.count_by("industry") == {"—": 3, "银行": 1}
+        assert list(catalog.count_by("tag").items()) == [("price", 3), ("coach", 2)]  # most first
+        for column in ("kind", "outcome", "industry"):
+            assert catalog.count_by(column) == grouped(f"SELECT {column}, count(*) FROM lessons GROUP BY 1")
+        with catalog.transaction():
+            catalog.db.execute("DELETE FROM documents WHERE id = 'd1'")  # its lessons and their tags go by cascade
+        assert catalog.count_by("kind") == {"playbook": 1} and catalog.count_by("tag") == {"coach": 1}
+        assert catalog.count_problems() == []
+        catalog.db.execute("UPDATE value_counts SET n = 5 WHERE col = 'tag' AND value = 'coach'")
+        assert catalog.count_problems() == ["tag 'coach': kept 5, counted 1"]
+        catalog.recount()
+        assert catalog.count_problems() == [] and catalog.count_by("tag") == {"coach": 1}
+    finally:
+        catalog.close()
