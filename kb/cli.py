@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -688,4 +689,9 @@ def bench_search(workspace: Workspace, chunks: int, seed: int, work_dir: Path | 
 
 
 def main() -> None:
-    cli(prog_name="kb")
+    try:
+        cli(prog_name="kb")
+    finally:
+        # Python's exit runs one last collection over every object the imports made (pydantic's schemas, rich,
+        # click): 70-90 ms of a short command like `kb stats`. Objects that live until exit need no collecting.
+        gc.freeze()

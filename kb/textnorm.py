@@ -15,13 +15,28 @@ if TYPE_CHECKING:
     import opencc
 
 CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK_RE = re.compile(f"[{CJK_CHAR}]")
 _SENTENCE_RE = re.compile(r"[^。！？!?；;…]*(?:[。！？!?；;…]+[”’」』）)\"']*|$)")
 # Splits after the space that follows an English sentence, so joining the pieces restores the text.
 _LATIN_SENTENCE_RE = re.compile(r"(?<=[a-zA-Z)\"'][.!?]\s)(?=[A-Z\"'(])")
 _NOT_ALNUM_RE = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
-_TOKEN_RE = re.compile(rf"[0-9a-z{CJK_CHAR}]", re.IGNORECASE)
-_GRAM_RUN_RE = re.compile(rf"[{CJK_CHAR}]+|[0-9a-z]+")
+
+
+# The patterns with the CJK character class are compiled on first use: 3-6 ms each, a share of every short
+# command that imports the catalog (`kb stats`) and never tokenizes.
+@lru_cache(maxsize=1)
+def _cjk_re() -> re.Pattern[str]:
+    return re.compile(f"[{CJK_CHAR}]")
+
+
+@lru_cache(maxsize=1)
+def _token_re() -> re.Pattern[str]:
+    return re.compile(rf"[0-9a-z{CJK_CHAR}]", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _gram_run_re() -> re.Pattern[str]:
+    return re.compile(rf"[{CJK_CHAR}]+|[0-9a-z]+")
+
 
 # Function words only: BM25's IDF weighs every other word, however common.
 STOPWORDS = frozenset(
@@ -104,7 +119,7 @@ def fold(text: str) -> str:
 
 
 def has_cjk(text: str) -> bool:
-    return bool(_CJK_RE.search(text))
+    return bool(_cjk_re().search(text))
 
 
 def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
@@ -115,7 +130,8 @@ def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
     """
     import rjieba
 
-    tokens = [t for t in rjieba.cut_for_search(fold(text)) if _TOKEN_RE.search(t)]
+    token = _token_re()
+    tokens = [t for t in rjieba.cut_for_search(fold(text)) if token.search(t)]
     if drop_stopwords:
         tokens = [t for t in tokens if t not in STOPWORDS]
     return tokens
@@ -126,7 +142,7 @@ def char_bigrams(text: str) -> list[str]:
     whole: the terms of a CJK bigram index (as Lucene's CJKAnalyzer builds), which lets a paraphrase match on
     the characters it shares with a passage where word segmentation cut the two differently."""
     grams: list[str] = []
-    for run in _GRAM_RUN_RE.findall(fold(text)):
+    for run in _gram_run_re().findall(fold(text)):
         if len(run) > 1 and has_cjk(run[0]):
             grams.extend(run[i : i + 2] for i in range(len(run) - 1))
         else:
