@@ -43,6 +43,7 @@ class Signals:
 
     parts: tuple[ChunkIndex, ...]
     generation: int
+    saved_in: Path | None = None  # the folder of the first part's saved copy, where the second part is saved too
     chunk_ids: list[str] = field(init=False)
     _current: np.ndarray = field(init=False)  # False where a later part holds a newer version of the chunk
 
@@ -121,17 +122,39 @@ class ChunkSignals:
             return self._signals
 
     def save_current(self) -> None:
-        """Leave a saved index that the next process can use: build and save a whole one unless the saved one
-        fits (what `kb ingest` does last; indexing the chunks written since would be lost with this process)."""
-        if self.snapshots is not None and self._usable_saved(self.catalog.chunk_generation()) is None:
+        """Leave a saved index that the next process can use (what `kb ingest` does last): the chunks written
+        since the saved one as its saved second part, or a whole index built and saved when it does not fit."""
+        if self.snapshots is None:
+            return
+        generation = self.catalog.chunk_generation()
+        found = self._usable_saved(generation)
+        if found is None:
             with self._lock:
-                self._signals = self._whole(self.catalog.chunk_generation())
+                self._signals = self._whole(generation)
+        elif found[2]:
+            self._part(found[1], found[2], generation)
 
     def _updated(self, signals: Signals, generation: int) -> tuple[Signals, bool]:
         """The loaded index with the chunks written since as a second part, and whether a rebuild should follow."""
         base = signals.parts[0]
         written, rebuild = self._written_since(base)
-        return Signals((base, self._index(written)) if written else (base,), generation), rebuild
+        parts = (base, self._part(signals.saved_in, written, generation)) if written else (base,)
+        return Signals(parts, generation, signals.saved_in), rebuild
+
+    def _part(self, saved_in: Path | None, written: list, generation: int) -> ChunkIndex:
+        """The chunks written since the saved index in ``saved_in``: the part saved beside it when that holds exactly
+        them, else indexed here and saved there for the next process."""
+        ids = [r["id"] for r in written]
+        saved = snapshot.load_part(saved_in, generation) if saved_in is not None else None
+        if saved is not None and saved.chunk_ids == ids:
+            return saved
+        part = self._index(written)
+        if saved_in is not None:
+            try:
+                snapshot.save_part(saved_in, part, generation, self.fingerprints)
+            except OSError as exc:  # the next process indexes them again
+                log.warning("could not save the chunks written since the search index under %s: %s", saved_in, exc)
+        return part
 
     def _written_since(self, base: ChunkIndex) -> tuple[list, bool]:
         """The catalog's rows written after the index, and whether it drifted so far that a rebuild should follow."""
@@ -141,24 +164,26 @@ class ChunkSignals:
         # rebuild holds a second copy of every index while it runs (+1 GB at 100,000 chunks), so not per review.
         return written, (not written and not removed) or len(written) + removed > REBUILD_SHARE * len(base.chunk_ids)
 
-    def _usable_saved(self, generation: int) -> tuple[ChunkIndex, list] | None:
-        """The saved index and the catalog's rows written since, when it is this catalog's and needs no rebuild."""
+    def _usable_saved(self, generation: int) -> tuple[ChunkIndex, Path, list] | None:
+        """The saved index, its folder and the catalog's rows written since, when it is this catalog's and needs
+        no rebuild."""
         found = snapshot.load(self.snapshots, self.fingerprints) if self.snapshots is not None else None
         if found is None or not self._of_this_catalog(found[0]):
             return None
-        index, saved_generation = found
+        index, saved_generation, folder = found
         if saved_generation == generation:
-            return index, []
+            return index, folder, []
         written, rebuild = self._written_since(index)
-        return None if rebuild else (index, written)
+        return None if rebuild else (index, folder, written)
 
     def _saved(self, generation: int) -> Signals | None:
         """The saved index brought up to date, when there is one of this catalog that needs no rebuild."""
         found = self._usable_saved(generation)
         if found is None:
             return None
-        index, written = found
-        return Signals((index, self._index(written)) if written else (index,), generation)
+        index, folder, written = found
+        parts = (index, self._part(folder, written, generation)) if written else (index,)
+        return Signals(parts, generation, folder)
 
     def _of_this_catalog(self, index: ChunkIndex) -> bool:
         """Whether a sample of the index's chunks that the catalog still has sit at the same rowids (a catalog
@@ -173,14 +198,17 @@ class ChunkSignals:
     def _whole(self, generation: int) -> Signals:
         """Every chunk indexed from the catalog, and saved for the next process."""
         index = self._index(self.catalog.chunk_rows())
+        saved_in = None
         if self.snapshots is not None:
             try:
                 # The saved file's pages replace the built arrays: shared with other processes, and the kernel
                 # can drop them under memory pressure.
-                index = snapshot.read(snapshot.save(self.snapshots, index, generation, self.fingerprints))
+                saved_in = snapshot.save(self.snapshots, index, generation, self.fingerprints)
+                index = snapshot.read(saved_in)
             except (OSError, ValueError) as exc:  # the next process builds it again
                 log.warning("could not save the search index under %s: %s", self.snapshots, exc)
-        return Signals((index,), generation)
+                saved_in = None
+        return Signals((index,), generation, saved_in)
 
     def settle(self) -> None:
         """Wait for a background rebuild to finish."""

@@ -3,7 +3,8 @@ server) maps it from disk instead of building it from the catalog, which takes a
 
 One folder per saved index under the data dir's ``search-index``, named by the chunk generation it was built at
 and the engines' fingerprints (another model, view or text fold cannot use it); written under a temporary name
-and renamed, so a reader never sees half a snapshot.
+and renamed, so a reader never sees half a snapshot. The chunks written after it (a review submitted since) are
+saved inside it as one more part, so the next process maps those too instead of importing bm25s to index them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 # Bumped when the saved layout changes; older snapshots are then ignored (and replaced by the next save).
 FORMAT = 3
 _META = "meta.json"
+_PART = "written-since"  # the part inside a saved index's folder
 # A staging folder this old was left by a killed writer: saving 100,000 chunks takes seconds.
 ABANDONED_AFTER_S = 3600
 
@@ -34,21 +36,9 @@ ABANDONED_AFTER_S = 3600
 def save(root: Path, index: ChunkIndex, generation: int, fingerprints: dict[str, str]) -> Path:
     """Write the index as the snapshot of ``generation`` and remove older ones; returns its folder."""
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".writing-{uuid.uuid4().hex}"
-    staging.mkdir()
-    try:
-        _write(staging, index, generation, fingerprints)
-        digest = hashlib.sha256(json.dumps([FORMAT, fingerprints], sort_keys=True).encode()).hexdigest()[:12]
-        target = root / f"g{generation}-{digest}"
-        if target.exists():  # one that could not be used (damaged): a process that maps it keeps its pages
-            _discard(root, target)
-        try:
-            os.rename(staging, target)
-        except OSError:  # another process saved the same generation meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    digest = hashlib.sha256(json.dumps([FORMAT, fingerprints], sort_keys=True).encode()).hexdigest()[:12]
+    target = root / f"g{generation}-{digest}"
+    _write_in_place_of(root, target, index, generation, fingerprints)
     for older in root.glob("g*"):
         if older != target and _generation(older) < generation:
             shutil.rmtree(older, ignore_errors=True)  # a process that maps it keeps its pages until it lets go
@@ -56,6 +46,39 @@ def save(root: Path, index: ChunkIndex, generation: int, fingerprints: dict[str,
         if time.time() - abandoned.stat().st_mtime > ABANDONED_AFTER_S:  # its writer was killed
             shutil.rmtree(abandoned, ignore_errors=True)
     return target
+
+
+def save_part(folder: Path, part: ChunkIndex, generation: int, fingerprints: dict[str, str]) -> None:
+    """Keep ``part``, the chunks written after the index saved in ``folder``, as of ``generation``."""
+    _write_in_place_of(folder.parent, folder / _PART, part, generation, fingerprints)
+
+
+def load_part(folder: Path, generation: int) -> ChunkIndex | None:
+    """The part saved in ``folder`` at ``generation`` (memory-mapped), or None when there is none of it."""
+    try:
+        meta = json.loads((folder / _PART / _META).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT or meta.get("generation") != generation:
+            return None
+        return _read(folder / _PART, meta)
+    except (OSError, ValueError, KeyError):  # none yet, or replaced while it was read: the caller indexes the chunks
+        return None
+
+
+def _write_in_place_of(root: Path, target: Path, index: ChunkIndex, generation: int, fingerprints: dict[str, str]) -> None:
+    """Write the index under a temporary name in ``root``, then rename it to ``target``, replacing what was there."""
+    staging = root / f".writing-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        _write(staging, index, generation, fingerprints)
+        if target.exists():  # one that could not be used (damaged, or an older part): a process mapping it keeps its pages
+            _discard(root, target)
+        try:
+            os.rename(staging, target)
+        except OSError:  # another process saved the same one meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _discard(root: Path, folder: Path) -> None:
@@ -67,15 +90,15 @@ def _discard(root: Path, folder: Path) -> None:
     shutil.rmtree(doomed, ignore_errors=True)
 
 
-def load(root: Path, fingerprints: dict[str, str]) -> tuple[ChunkIndex, int] | None:
-    """The newest usable snapshot and its generation (memory-mapped), or None when there is none."""
+def load(root: Path, fingerprints: dict[str, str]) -> tuple[ChunkIndex, int, Path] | None:
+    """The newest usable snapshot, its generation and its folder (memory-mapped), or None when there is none."""
     folders = sorted(root.glob("g*"), key=_generation, reverse=True) if root.is_dir() else []
     for folder in folders:
         try:
             meta = json.loads((folder / _META).read_text(encoding="utf-8"))
             if meta.get("format") != FORMAT or meta.get("fingerprints") != fingerprints:
                 continue
-            return _read(folder, meta), int(meta["generation"])
+            return _read(folder, meta), int(meta["generation"]), folder
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring the saved search index %s: %s", folder, exc)
     return None

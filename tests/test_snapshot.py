@@ -84,11 +84,17 @@ def test_a_saved_index_loads_only_for_its_engines_and_replaces_older_and_abandon
     assert not abandoned.exists() and writing.exists()  # another process may still be writing that one
     second = snapshot.save(tmp_path, tiny_index(), 7, fingerprints)
     assert not first.exists() and second.exists()
-    loaded, generation = snapshot.load(tmp_path, fingerprints)
-    assert generation == 7 and loaded.chunk_ids == ["c1", "c2"] and loaded.bigrams is None and loaded.dense is None
+    loaded, generation, folder = snapshot.load(tmp_path, fingerprints)
+    assert folder == second and generation == 7 and loaded.chunk_ids == ["c1", "c2"] and loaded.bigrams is None and loaded.dense is None
     assert np.array_equal(loaded.view("use", np.array([1, 0, 0, 0], dtype=np.float32)), [1, 0])
     assert np.allclose(loaded.bm25_scores(loaded.bm25, ["价格"]), tiny_index().bm25_scores(tiny_index().bm25, ["价格"]))
     assert snapshot.load(tmp_path, {"use": "usem3:x:512:fold-2"}) is None
+    # the chunks written after it are saved inside it, as of a generation; another generation's part is not read
+    snapshot.save_part(second, tiny_index(), 9, fingerprints)
+    assert snapshot.load_part(second, 9).chunk_ids == ["c1", "c2"] and snapshot.load_part(second, 10) is None
+    snapshot.save_part(second, tiny_index(), 10, fingerprints)  # replaces the older part
+    assert snapshot.load_part(second, 9) is None and snapshot.load_part(second, 10) is not None
+    assert snapshot.load(tmp_path, fingerprints)[1] == 7  # the part inside is not taken for a saved index
 
 
 def write_corpus(folder: Path, files: dict[str, str]) -> Path:
@@ -119,6 +125,42 @@ def parts_when_found(settings: Settings, query: str, title: str) -> int:
 
 def ranked(ws: Workspace, query: str) -> list[tuple[str, float]]:
     return [(r.lesson_id, round(r.score, 6)) for r in ws.searcher.search(query, k=5)]
+
+
+@pytest.mark.slow
+def test_the_chunks_written_since_the_saved_index_are_saved_beside_it_for_the_next_process(settings, tmp_path, monkeypatch):
+    corpus = write_corpus(tmp_path / "corpus", {"a.md": PAYMENT, "b.md": COACH})
+    for files in ({}, {"c.md": PILOT}):  # then a file written after the index was saved (a review submitted, say)
+        ws = Workspace(settings)
+        try:
+            ws.ingestor.ingest([write_corpus(corpus, files)])
+        finally:
+            ws.close()
+        if not files:
+            assert parts_when_found(settings, "验收标准", "合同") == 1  # built whole, and saved
+    monkeypatch.setattr("search.signals.REBUILD_SHARE", 10.0)  # this tiny base would otherwise be built whole again
+    assert parts_when_found(settings, "试点范围要小", "范围") == 2  # indexed the written chunk, and saved it
+
+    def no_indexing(*args, **kwargs):
+        raise AssertionError("the saved part should have been mapped, not built")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Postings, "build", no_indexing)
+        ws = Workspace(settings)
+        try:
+            assert ws.searcher.search("试点范围要小", k=5)[0].title == "范围"
+            assert is_mapped(ws.searcher.signals.loaded.parts[1].dense)
+        finally:
+            ws.close()
+    ws = Workspace(settings)
+    try:  # written again: the saved part holds other chunks than those written since, so it is indexed anew
+        ws.ingestor.ingest([write_corpus(corpus, {"c.md": PILOT.replace("试点范围要小", "试点周期要短")})])
+        ws.searcher.signals.save_current()  # what `kb ingest` does last: saves that part
+    finally:
+        ws.close()
+    with monkeypatch.context() as patch:
+        patch.setattr(Postings, "build", no_indexing)
+        assert parts_when_found(settings, "试点周期要短", "范围") == 2
 
 
 @pytest.mark.slow
