@@ -329,6 +329,18 @@ _I12_VALUE_COUNTS = (
     + _value_count_triggers("lesson_tags", ("tag",))
 )
 
+# The filter indexes hold the lesson's id too, so a filtered search reads the ids it lets through from the index
+# alone: 15.4 -> 4.3 ms a filter (p50 of the bench's 66 filters at 100,000 chunks, warm); without it each lesson
+# is a lookup in the table, scattered over a file of 1.4 GB when its pages are not in memory.
+_I12_COVERING_FILTER_INDEXES = """
+        DROP INDEX lessons_kind_outcome;
+        DROP INDEX lessons_outcome;
+        DROP INDEX lessons_industry;
+        CREATE INDEX lessons_kind_outcome ON lessons(kind, outcome, id);
+        CREATE INDEX lessons_outcome ON lessons(outcome, id);
+        CREATE INDEX lessons_industry ON lessons(industry, kind, outcome, id);
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -346,6 +358,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("i12_growing_chunk_rowids", _I12_GROWING_CHUNK_ROWIDS),
     ("i12_table_counts", _I12_TABLE_COUNTS),
     ("i12_value_counts", _I12_VALUE_COUNTS),
+    ("i12_covering_filter_indexes", _I12_COVERING_FILTER_INDEXES),
 ]
 
 

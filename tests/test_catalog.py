@@ -25,13 +25,20 @@ def test_migrations_run_once_and_are_recorded(tmp_path: Path):
 
 
 def test_search_filters_find_lessons_through_an_index(tmp_path: Path):
-    # Without an index every filtered search read every lesson (211 ms at 92,000 lessons).
+    # Without an index every filtered search read every lesson (211 ms at 92,000 lessons); with one that lacks the
+    # lesson's id, each lesson let through was a lookup in the table (15.4 vs 4.3 ms a filter at 100,000 chunks).
     catalog = Catalog(tmp_path / "catalog.sqlite")
     try:
-        for filters in (SearchFilters(kind="review", outcome="loss"), SearchFilters(outcome="win"), SearchFilters(industry="retail")):
+        for filters in (
+            SearchFilters(kind="review", outcome="loss"),
+            SearchFilters(kind="review"),
+            SearchFilters(outcome="win"),
+            SearchFilters(industry="retail"),
+            SearchFilters(kind="review", outcome="win", industry="retail"),
+        ):
             where, params = lesson_filter_sql(filters)
             plan = " ".join(row[3] for row in catalog.db.execute(f"EXPLAIN QUERY PLAN SELECT l.id FROM lessons l WHERE {where}", params))
-            assert "USING INDEX" in plan and "SCAN" not in plan, (filters, plan)
+            assert "USING COVERING INDEX" in plan and "SCAN" not in plan, (filters, plan)
     finally:
         catalog.close()
 
