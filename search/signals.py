@@ -131,8 +131,10 @@ class ChunkSignals:
         if found is None:
             with self._lock:
                 self._signals = self._whole(generation)
-        elif found[2]:
-            self._part(found[1], found[2], generation)
+            return
+        _, folder, written = found
+        if written:
+            self._part(folder, written, generation)
 
     def _updated(self, signals: Signals, generation: int) -> tuple[Signals, bool]:
         """The loaded index with the chunks written since as a second part, and whether a rebuild should follow."""
