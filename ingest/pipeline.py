@@ -134,15 +134,16 @@ class Ingestor:
         report.files.extend(self.finish_interrupted())
         if on_start:
             on_start(len(files))
-        for path in files:
-            result = self._ingest_file(path, encoding=encoding)
-            report.files.append(result)
-            if on_file:
-                on_file(result)
-            if self.catalog.pending_vector_count() >= VECTOR_BATCH:
-                self.vectors.drain()
-        if prune:
-            report.files.extend(self.prune())
+        with self.catalog.bulk_writes():
+            for path in files:
+                result = self._ingest_file(path, encoding=encoding)
+                report.files.append(result)
+                if on_file:
+                    on_file(result)
+                if self.catalog.pending_vector_count() >= VECTOR_BATCH:
+                    self.vectors.drain()
+            if prune:
+                report.files.extend(self.prune())
         self.vectors.drain()
         report.embedded = self.embedder.computed - embedded_before
         report.seconds = time.perf_counter() - started

@@ -374,6 +374,8 @@ class Catalog:
 
     # How long a writer waits for another connection's write transaction before giving up.
     BUSY_TIMEOUT_S = 30.0
+    # WAL pages between checkpoints while a bulk write runs (SQLite's default is 1,000, about 4 MB).
+    BULK_CHECKPOINT_PAGES = 16384
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -446,6 +448,23 @@ class Catalog:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    @contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """Checkpoint the WAL less often while many transactions follow one another, and once at the end.
+
+        Every checkpoint copies the pages written since into the database file and syncs it; the same pages
+        (indexes, counts) are rewritten by every document, so fewer checkpoints copy far less: a 20,000-chunk
+        ingest took 58.7 s with SQLite's default and 50.7 s with this.
+        """
+        db = self.db
+        (pages,) = db.execute("PRAGMA wal_autocheckpoint").fetchone()
+        db.execute(f"PRAGMA wal_autocheckpoint={self.BULK_CHECKPOINT_PAGES}")
+        try:
+            yield
+        finally:
+            db.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # --- meta ---------------------------------------------------------------------------
 
@@ -626,9 +645,12 @@ class Catalog:
             return set(), []
         marks = ",".join("?" * len(titles))
         heading = "json_extract(l.heading_path, '$[#-1]')"  # as lessons_heading indexes it
+        # EXISTS probes the paragraphs' primary key per matching lesson (the unary + keeps it off the source
+        # index); listing the source's documents read all their paragraphs on every call instead, a cost that grew
+        # with the source (5 s of a 20,000-chunk ingest).
         matching = (
             f"FROM lessons l JOIN documents d ON d.id = l.document_id WHERE {heading} IN ({marks}) AND l.document_id != ? "
-            "AND l.document_id IN (SELECT DISTINCT document_id FROM document_paragraphs WHERE source = ?)"
+            "AND EXISTS (SELECT 1 FROM document_paragraphs p WHERE p.document_id = l.document_id AND +p.source = ?)"
         )
         params = (*titles, document_id, source)
         recurring = {row[0] for row in self.db.execute(f"SELECT DISTINCT {heading} {matching}", params)}

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kb.accounts import Accounts
 from kb.catalog import MIGRATIONS, TOKENIZER_KEY, Catalog
@@ -46,6 +47,34 @@ def test_search_filters_find_lessons_through_an_index(tmp_path: Path):
             plan = " ".join(row[3] for row in catalog.db.execute(f"EXPLAIN QUERY PLAN {statement}"))
             # every step an index alone: no scan, and no index that needs the table for the rest of the row
             assert "USING COVERING INDEX" in plan and "SCAN" not in plan and "USING INDEX" not in plan, (filters, plan)
+    finally:
+        catalog.close()
+
+
+def test_a_bulk_write_checkpoints_its_pages_into_the_file_once_at_its_end(tmp_path: Path):
+    path = tmp_path / "catalog.sqlite"
+    catalog = Catalog(path)
+
+    def in_file() -> int:
+        """Rows the database file itself holds, read without the WAL."""
+        frozen = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+        try:
+            return frozen.execute("SELECT count(*) FROM meta WHERE key LIKE 'bulk.%'").fetchone()[0]
+        finally:
+            frozen.close()
+
+    try:
+        catalog.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the schema in the file, the WAL empty
+        with pytest.raises(RuntimeError), catalog.bulk_writes():
+            for i in range(1500):  # about 1,500 WAL pages: past SQLite's default checkpoint interval
+                catalog.set_meta(f"bulk.{i}", "x" * 3000)
+            other = sqlite3.connect(path)
+            assert other.execute("SELECT count(*) FROM meta WHERE key LIKE 'bulk.%'").fetchone()[0] == 1500
+            other.close()
+            assert in_file() == 0  # committed, but still only in the WAL
+            raise RuntimeError("the ingest stopped")
+        assert in_file() == 1500
+        assert catalog.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
     finally:
         catalog.close()
 
