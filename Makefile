@@ -6,9 +6,12 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
-# The app and its runtime dependencies.
+# The app and its runtime dependencies. An editable install leaves kb's own modules uncompiled, where a regular
+# pip install compiles them: compiled here, every kb command starts about 40 ms sooner where Python may not write
+# bytecode itself (PYTHONDONTWRITEBYTECODE, as on these machines). A module edited since is compiled in memory.
 $(VENV)/.app: pyproject.toml | $(VENV)/bin/python
 	$(PIP) -e .
+	$(PY) -m compileall -q kb ingest search web
 	touch $@
 
 # Test tools and the optional sentence-transformers engine. torch 2.13.0 comes first: its CPU build
