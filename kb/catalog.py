@@ -463,7 +463,7 @@ class Catalog:
         try:
             yield
         finally:
-            db.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+            db.execute(f"PRAGMA wal_autocheckpoint={pages}")
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # --- meta ---------------------------------------------------------------------------
@@ -652,10 +652,10 @@ class Catalog:
             f"FROM lessons l JOIN documents d ON d.id = l.document_id WHERE {heading} IN ({marks}) AND l.document_id != ? "
             "AND EXISTS (SELECT 1 FROM document_paragraphs p WHERE p.document_id = l.document_id AND +p.source = ?)"
         )
-        params = (*titles, document_id, source)
-        recurring = {row[0] for row in self.db.execute(f"SELECT DISTINCT {heading} {matching}", params)}
-        bare = self.db.execute(f"SELECT l.id, d.title, {heading} {matching} AND l.title = {heading}", params)
-        return recurring, [tuple(row) for row in bare]
+        # One pass over the matching lessons answers both: the last column says the lesson is still bare.
+        found = self.db.execute(f"SELECT l.id, d.title, {heading}, l.title = {heading} {matching}", (*titles, document_id, source))
+        rows = [tuple(row) for row in found]
+        return {row[2] for row in rows}, [row[:3] for row in rows if row[3]]
 
     def retitle_lesson(self, lesson_id: str, title: str) -> None:
         with self.transaction():

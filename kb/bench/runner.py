@@ -209,6 +209,10 @@ def _search_url(base: str, query: str, filters: dict[str, str]) -> str:
     return f"{base}/api/search?" + urllib.parse.urlencode({"q": query, "k": 10, **filters})
 
 
+def _search_urls(base: str, load: list[tuple[str, dict[str, str]]]) -> list[str]:
+    return [_search_url(base, query, filters) for query, filters in load]
+
+
 def bench_search(settings: Settings, work_dir: Path, chunks: int, *, queries: int = 200, seed: int = 0) -> dict:
     """In-process and HTTP latencies over an N-chunk base, with plain Chroma and bm25s on the same data."""
     import bm25s
@@ -348,9 +352,9 @@ def _bench_http(settings: Settings, load, concurrent_load, token: str) -> dict:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"kb serve did not answer within {SERVER_START_S} s") from None
                 time.sleep(0.2)
-        sequential = [_get(_search_url(base, query, filters)) for query, filters in load]
+        sequential = [_get(url) for url in _search_urls(base, load)]
         with ThreadPoolExecutor(8) as pool:
-            concurrent = list(pool.map(_get, [_search_url(base, query, filters) for query, filters in concurrent_load]))
+            concurrent = list(pool.map(_get, _search_urls(base, concurrent_load)))
         return {
             "http_first_query_ms": round(sequential[0] * 1000, 1),
             "http_hundredth_query_ms": round(sequential[min(99, len(sequential) - 1)] * 1000, 1),
