@@ -254,9 +254,6 @@ class Ingestor:
         transaction, which starts only once the embedding is done (a server's review never waits for it)."""
         unstored: list[CacheEntry] = []
         vectors = self.embed_chunks(chunks, unstored)
-        # Lesson-level vectors of each lesson's own words (search/similar.py compares lessons by them): computed
-        # now, kept in the embedding cache, so a review page never waits for them.
-        self.embedder.cache_passages([lesson.own_text for lesson in lessons], unstored=unstored)
         self._tag(lessons, chunks, vectors)
         self.catalog.replace_document(
             document, lessons, chunks, paragraphs, review_author=self._review_author(document), embeddings=unstored

@@ -378,12 +378,6 @@ class CachedEmbedder:
             self.computed += len(batch)
         return result
 
-    def cache_passages(self, texts: Sequence[str], *, unstored: list[CacheEntry] | None = None) -> None:
-        """Compute and keep vectors that are needed later; they do not count as embedded chunks."""
-        computed = self.computed
-        self.embed_passages(texts, unstored=unstored)
-        self.computed = computed
-
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(fold_script(text))
 

@@ -1,10 +1,10 @@
 """Lessons that say something like a given lesson: "learned before" on a review, related lessons on a lesson page.
 
-A lesson is compared by its own words (title and body), never by the document title and headings it
-shares with its siblings: candidates come from the hybrid searcher queried with the lesson's text, and
-are ranked by a lesson-level vector of that text alone (cached like every passage vector). Lessons of
-the excluded documents never appear; identical or near-identical lessons collapse into one entry that
-says where else it was written; maximal marginal relevance spreads the entries over documents.
+The suggestions come from the same evidence as a search for the lesson's own words (title and body, never the
+document title and headings it shares with its siblings): the hybrid searcher's scores are their relevance, so a
+better engine or fusion improves search and suggestions at once. Lessons of the excluded documents never appear;
+identical or near-identical lessons collapse into one entry that says where else it was written; maximal marginal
+relevance spreads the entries over documents and over what they say.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ SAME_DOCUMENT_PENALTY = 0.5
 # Share of character bigrams two lessons must have in common to count as the same lesson written twice.
 NEAR_IDENTICAL = 0.8
 SHARED_TERMS = 4
-RANK_CONSTANT = 10
 
 
 @dataclass
@@ -37,8 +36,9 @@ class Suggestion:
 
     lesson: Lesson
     document: Document | None
-    score: float  # cosine of the two lessons' own-text vectors
+    score: float  # the search's fused score, scaled to 0..1 over the candidates
     shared_terms: list[str] = field(default_factory=list)
+    passage: str = ""  # the lesson's passages that the search matched
     also_in: list[Lesson] = field(default_factory=list)  # the same lesson in other documents
 
     @property
@@ -54,6 +54,7 @@ class Suggestion:
             "outcome": self.lesson.fields.get("outcome"),
             "score": round(self.score, 4),
             "shared_terms": self.shared_terms,
+            "passage": self.passage,
             "also_in": [other.id for other in self.also_in],
         }
 
@@ -62,7 +63,6 @@ class SimilarLessons:
     def __init__(self, searcher: Searcher) -> None:
         self.searcher = searcher
         self.catalog = searcher.catalog
-        self.embedder = searcher.embedder
 
     def suggest(self, lesson: Lesson, k: int = 3, *, exclude_documents: Collection[str] = ()) -> list[Suggestion]:
         """The ``k`` best lessons like ``lesson``, from documents other than its own and ``exclude_documents``."""
@@ -71,34 +71,25 @@ class SimilarLessons:
         response = self.searcher.search(text[:MAX_QUERY_CHARS], k=CANDIDATES)
         found = list(response)
         lessons = self.catalog.get_lessons([r.lesson_id for r in found])
-        candidates = [lessons[r.lesson_id] for r in found if r.lesson_id in lessons and lessons[r.lesson_id].document_id not in excluded]
-        if not candidates:
+        kept = [r for r in found if r.lesson_id in lessons and lessons[r.lesson_id].document_id not in excluded]
+        if not kept:
             return []
-        vectors = self.embedder.embed_passages([text, *(c.own_text for c in candidates)])
-        cosine = vectors[1:] @ vectors[0]
-        relevance = _relevance(cosine)
-        groups = _collapse(candidates, relevance)
-        picked = _mmr(groups, candidates, vectors[1:], relevance, k)
+        candidates = [lessons[r.lesson_id] for r in kept]
+        relevance = _unit(np.array([r.score for r in kept]))
+        shapes = [_bigrams(c.own_text) for c in candidates]
+        picked = _mmr(_collapse(shapes, relevance), candidates, shapes, relevance, k)
         documents = {d: self.catalog.get_document(d) for d in {candidates[i].document_id for i, _ in picked}}
         return [
             Suggestion(
                 lesson=candidates[head],
                 document=documents[candidates[head].document_id],
-                score=float(cosine[head]),
+                score=float(relevance[head]),
                 shared_terms=_shared_terms(text, candidates[head].own_text),
+                passage=kept[head].text,
                 also_in=[candidates[i] for i in copies],
             )
             for head, copies in picked
         ]
-
-
-def _relevance(cosine: np.ndarray) -> np.ndarray:
-    """Fuse two orders of the candidates (the hybrid search's, given; the own-text cosine's) by reciprocal rank,
-    scaled to 0..1: either signal alone is noisy (cosines of short texts sit within a few hundredths)."""
-    by_cosine = np.empty(len(cosine))
-    by_cosine[np.argsort(-cosine)] = np.arange(len(cosine))
-    fused = 1 / (RANK_CONSTANT + np.arange(len(cosine))) + 1 / (RANK_CONSTANT + by_cosine)
-    return _unit(fused)
 
 
 def _unit(values: np.ndarray) -> np.ndarray:
@@ -119,18 +110,18 @@ def _bigrams(text: str) -> set[str]:
     return {folded[i : i + 2] for i in range(len(folded) - 1)} or {folded}
 
 
-def _near_identical(a: set[str], b: set[str]) -> bool:
-    return len(a & b) >= NEAR_IDENTICAL * len(a | b)
+def _overlap(a: set[str], b: set[str]) -> float:
+    """Share of character bigrams two texts have in common (Jaccard)."""
+    return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def _collapse(candidates: list[Lesson], relevance: np.ndarray) -> list[tuple[int, list[int]]]:
+def _collapse(shapes: list[set[str]], relevance: np.ndarray) -> list[tuple[int, list[int]]]:
     """Groups of near-identical candidates as (best index, other indexes), best group first."""
-    order = sorted(range(len(candidates)), key=lambda i: -relevance[i])
-    shapes = [_bigrams(c.own_text) for c in candidates]
+    order = sorted(range(len(shapes)), key=lambda i: -relevance[i])
     groups: list[tuple[int, list[int]]] = []
     for i in order:
         for head, copies in groups:
-            if _near_identical(shapes[head], shapes[i]):
+            if _overlap(shapes[head], shapes[i]) >= NEAR_IDENTICAL:
                 copies.append(i)
                 break
         else:
@@ -139,12 +130,10 @@ def _collapse(candidates: list[Lesson], relevance: np.ndarray) -> list[tuple[int
 
 
 def _mmr(
-    groups: list[tuple[int, list[int]]], candidates: list[Lesson], vectors: np.ndarray, relevance: np.ndarray, k: int
+    groups: list[tuple[int, list[int]]], candidates: list[Lesson], shapes: list[set[str]], relevance: np.ndarray, k: int
 ) -> list[tuple[int, list[int]]]:
-    """Maximal marginal relevance over the groups' best lessons. Similarity between candidates is their own-text
-    cosine scaled to 0..1 over all pairs, plus a penalty for two lessons of one document."""
-    pairs = vectors @ vectors.T
-    similarity = _unit(pairs) if len(candidates) > 1 else pairs
+    """Maximal marginal relevance over the groups' best lessons. Similarity between candidates is their share of
+    character bigrams, plus a penalty for two lessons of one document."""
     remaining = list(groups)
     chosen: list[int] = []
     result: list[tuple[int, list[int]]] = []
@@ -154,7 +143,7 @@ def _mmr(
             head = group[0]
             redundancy = max(
                 (
-                    float(similarity[head, other])
+                    _overlap(shapes[head], shapes[other])
                     + (SAME_DOCUMENT_PENALTY if candidates[head].document_id == candidates[other].document_id else 0.0)
                     for other in chosen
                 ),

@@ -57,3 +57,38 @@ def test_learned_before_finds_the_seed_lessons_a_review_paraphrases(workspace):
     with pytest.raises(DuplicateReviewError) as refused:
         submit_review(REVIEW, workspace.ingestor, workspace.settings.reviews_dir, author="rita")
     assert refused.value.document_id == document_id
+
+
+# A rep's own words for what seed (or corpus/) lessons say; one of the listed titles must be among the first three.
+PARAPHRASED = [
+    ("跟了三年的老销售一走，客户的联系人、历史报价和打法全都带走了，接手的人只能从头摸索", ["信息无沉淀", "打法无套路", "经验的浪费"]),
+    ("我们只认识客户的一位副总，他退休后新领导完全不认识我们，项目直接黄了", ["增加客户关系的维度", "构建客户关系的组织能力", "普遍客户关系是底座"]),
+    ("只顾着冲本季度的单子，老客户没人维护，第二年续约就被对手抢走了", ["战略定力", "今天的耕耘", "土地肥力", "续约是靠平时赢的"]),
+    ("我们拿着标准产品去拼价格，最后利润被压得很低还差点丢单", ["三无"]),
+    ("团队里业绩好的几个人把大客户攥在手里，新人根本接触不到", ["精英销售", "组织能力"]),
+    ("销售指标压得太狠，半年走了一半的人，业绩也没起来", ["压力传递"]),
+    ("资源平均撒在所有客户上，真正贡献大的客户反而没服务好", ["最優秀的資源", "高價值客戶"]),
+]
+
+
+def test_learned_before_ranks_like_a_search_for_the_lessons_words(workspace):
+    Accounts(workspace.catalog).add_user("sam", "rep", "sam-password-1")
+    document_id = submit_review(
+        {"outcome": "loss", "customer": "西南某制造集团", "lessons": [text for text, _ in PARAPHRASED]},
+        workspace.ingestor,
+        workspace.settings.reviews_dir,
+        author="sam",
+    )
+    similar = SimilarLessons(workspace.searcher)
+    lessons = workspace.catalog.lessons_of_document(document_id)
+    own = {lesson.id for lesson in lessons}
+    misses = []
+    for lesson, (text, expected) in zip(lessons, PARAPHRASED):
+        suggestions = similar.suggest(lesson, 3)
+        titles = [s.lesson.title for s in suggestions]
+        if not any(want in title for want in expected for title in titles):
+            misses.append((text, titles))
+        searched = [r.lesson_id for r in workspace.searcher.search(lesson.own_text, k=10) if r.lesson_id not in own]
+        assert suggestions[0].lesson.id == searched[0], (text, titles)  # the search's best is the first suggestion
+        assert all(s.passage for s in suggestions)
+    assert not misses, misses

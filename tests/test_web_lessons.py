@@ -130,7 +130,7 @@ def test_api_lesson(client, catalog):
     assert body["fields"]["customer"] == "<script>alert(1)</script> 医院集团"
     assert body["fields"]["deal_size"] == 1200000
     assert len(body["related"]) == 5
-    assert set(body["related"][0]) == {"lesson_id", "title", "source_title", "outcome", "score", "shared_terms", "also_in"}
+    assert set(body["related"][0]) == {"lesson_id", "title", "source_title", "outcome", "score", "shared_terms", "passage", "also_in"}
     related = catalog.get_lessons([r["lesson_id"] for r in body["related"]])
     assert all(other.document_id != lesson.document_id for other in related.values())
 
