@@ -9,13 +9,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from kb.domain import Lesson, SearchFilters
 from kb.embedding import CachedEmbedder
 from kb.errors import BadFileError
 from kb.textnorm import fold
-from kb.yaml_text import load_yaml
+from kb.yaml_text import read_yaml_file
 
 MAX_TAGS = 3
 # e5 similarities of any sales text to any sales topic sit in a narrow band (about 0.80–0.90), so a
@@ -39,18 +38,8 @@ class Tag:
         return f"{self.name} {self.name_en}：{self.description} {'、'.join(self.keywords)}"
 
 
-def read_taxonomy_file(path: Path) -> Any:
-    """The taxonomy file's YAML; an unreadable or invalid file is a BadFileError naming it."""
-    try:
-        return load_yaml(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise BadFileError(path, f"cannot read the taxonomy: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise BadFileError(path, f"invalid YAML: {exc}") from exc
-
-
 def load_taxonomy(path: Path) -> list[Tag]:
-    data = read_taxonomy_file(path)
+    data = read_yaml_file(path, "the taxonomy")
     tags = []
     for index, entry in enumerate(data.get("tags") or []):
         if not isinstance(entry, dict) or not entry.get("id") or not entry.get("name"):
@@ -94,7 +83,7 @@ class Facets:
 
     @classmethod
     def load(cls, path: Path) -> "Facets":
-        data = read_taxonomy_file(path)
+        data = read_yaml_file(path, "the taxonomy")
         entries: dict[str, list[Facet]] = {}
         for field, section in FACET_SECTIONS.items():
             entries[field] = []

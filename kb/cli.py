@@ -486,7 +486,7 @@ def taxonomy() -> None:
 @click.option("--force", is_flag=True, help="overwrite copies that are already in the data dir")
 @click.pass_obj
 def taxonomy_export(workspace: Workspace, force: bool) -> None:
-    """Copy the packaged taxonomy.yaml and glossary.yaml into the data dir to edit them; the copies then win."""
+    """Copy the packaged taxonomy.yaml, glossary.yaml and domain.yaml into the data dir to edit them; the copies then win."""
     data_dir = workspace.settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     for name in DEFAULT_FILES:

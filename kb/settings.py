@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     def glossary_path(self) -> Path:
         return self.glossary or self._team_file("glossary.yaml")
 
+    @property
+    def domain_path(self) -> Path:
+        return self._team_file("domain.yaml")
+
     def _team_file(self, name: str) -> Path:
         """The team's copy in the data dir (written by `kb taxonomy export`) when there is one, else the packaged default."""
         copy = self.data_dir / name

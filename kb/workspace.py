@@ -116,10 +116,13 @@ class Workspace:
 
     @cached_property
     def searcher(self) -> "Searcher":
+        from ingest.tagging import load_taxonomy
+        from search.domain import DomainCheck
         from search.query import Glossary
         from search.searcher import Searcher
 
         self.check_vectors_model()
+        topics = [tag.profile for tag in load_taxonomy(self.settings.taxonomy_path)]
         return Searcher(
             self.catalog,
             lambda: self.index,
@@ -129,6 +132,7 @@ class Workspace:
             facets=self.facets,
             max_chars=self.settings.result_chars,
             saved_index=self.settings.search_index_dir,
+            domain=DomainCheck.load(self.settings.domain_path, topics, self.embedder),
         )
 
     def close(self) -> None:

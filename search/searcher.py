@@ -17,6 +17,7 @@ from kb.embedding import CachedEmbedder, Embedder
 from kb.textnorm import compact, fold
 from ingest.tagging import Facets
 from search.dense import dense_search
+from search.domain import DomainCheck
 from search.fusion import FusionWeights, WeakCalibration, convex_fusion, minmax
 from search.lexical import match_expression, query_bigrams, query_tokens, title_search
 from search.query import Glossary, Query, parse_query
@@ -51,6 +52,7 @@ class Evidence:
     signals: dict[str, np.ndarray]
     titles: dict[str, float]
     tops: dict[str, float] = field(default_factory=dict)
+    off_domain: float | None = None  # DomainCheck's margin of the query, when the searcher has one
 
 
 class Searcher:
@@ -67,6 +69,7 @@ class Searcher:
         calibration: WeakCalibration = WeakCalibration(),
         facets: Facets | None = None,
         saved_index: Path | None = None,
+        domain: DomainCheck | None = None,
     ) -> None:
         self.catalog = catalog
         self._index = index
@@ -79,6 +82,7 @@ class Searcher:
             catalog, self.views, dense=embedder if isinstance(embedder, CachedEmbedder) else None, snapshots=saved_index
         )
         self.calibration = calibration
+        self.domain = domain
         self.facets = facets or Facets({})
         # The query encoders run side by side: each on one thread (see one_omp_thread), the machine has more.
         self._encoders = ThreadPoolExecutor(max_workers=1 + len(self.views), thread_name_prefix="kb-query")
@@ -111,8 +115,8 @@ class Searcher:
         allowed = signals.allowed(None if filters.is_empty() else self.catalog.lesson_ids(filters))
         terms = query_tokens(query)
         full = {"lexical": signals.lexical(terms), "bigrams": signals.bigrams(query_bigrams(query))}
-        full.update((name, future.result()) for name, future in view_futures.items())
-        dense_scores = dense_future.result()
+        full.update((name, future.result()[1]) for name, future in view_futures.items())
+        query_vector, dense_scores = dense_future.result()
         chosen: set[int] = set()
         if dense_scores is None:  # the vectors are not all in memory: Chroma's nearest chunks
             document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
@@ -135,7 +139,8 @@ class Searcher:
         searched_titles: dict[str, float] = {}
         if self.weights.title > 0 if titles is None else titles:
             searched_titles = dict(title_search(self.catalog, match_expression(terms), filters, CANDIDATES))
-        return Evidence(query, terms, [ids[i] for i in rows], chosen_scores, searched_titles, tops)
+        off_domain = self.domain.margin(query_vector) if self.domain else None
+        return Evidence(query, terms, [ids[i] for i in rows], chosen_scores, searched_titles, tops, off_domain)
 
     def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:
         """Best lessons for the query; at most ``per_lesson`` results (chunks) from one lesson."""
@@ -190,15 +195,15 @@ class Searcher:
             result.document = documents.get(lessons[chunk.lesson_id].document_id, result.source)
             result.similarity = max((float(similarity[c]) for c in best_chunks[chunk.lesson_id] if c in similarity), default=None)
             results.append(result)
-        results.weak = not results or (not quoting and self.calibration.weak(evidence.tops))
+        results.weak = not results or (not quoting and self.calibration.weak(evidence.tops, evidence.off_domain))
         return results
 
 
-def _encode_and_score(encoder: Embedder, text: str, snapshot: Future[Signals], view: str | None) -> np.ndarray | None:
-    """Every chunk's score for the query in one view (the dense one when ``view`` is None)."""
+def _encode_and_score(encoder: Embedder, text: str, snapshot: Future[Signals], view: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The query's vector in one view (the dense one when ``view`` is None) and every chunk's score by it."""
     vector = encoder.embed_query(text)
     signals = snapshot.result()
-    return signals.dense(vector) if view is None else signals.view(view, vector)
+    return vector, signals.dense(vector) if view is None else signals.view(view, vector)
 
 
 def _top(scores: np.ndarray, allowed: np.ndarray, n: int = CANDIDATES) -> list[int]:

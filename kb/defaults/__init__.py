@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-DEFAULT_FILES = ("taxonomy.yaml", "glossary.yaml")
+DEFAULT_FILES = ("taxonomy.yaml", "glossary.yaml", "domain.yaml")
 
 
 def default_file(name: str) -> Path:

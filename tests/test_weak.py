@@ -1,0 +1,54 @@
+"""The weak verdict on a base where unrelated documents sit beside the sales lessons (tests/eval/distractors/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS_DIR
+
+from kb.errors import BadFileError
+from kb.settings import Settings
+from kb.workspace import Workspace
+from search.domain import DomainCheck
+
+pytestmark = pytest.mark.slow
+
+DISTRACTORS = Path(__file__).parent / "eval" / "distractors"
+# Questions that the unrelated documents answer well, but a sales knowledge base has no lesson for.
+OFF_TOPIC = ["清蒸鱼要蒸几分钟", "打印机老是卡纸怎么办", "How does GitHub paginate REST API results?", "個人所得稅專項附加扣除有哪些"]
+ON_TOPIC = ["客户嫌我们报价太高怎么办", "怎样找到客户内部真正拍板的人", "How do we win back a customer after the champion leaves?"]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory):
+    workspace = Workspace(Settings(data_dir=tmp_path_factory.mktemp("mixed")))
+    report = workspace.ingestor.ingest([CORPUS_DIR, DISTRACTORS])
+    assert not report.failed, report.failed
+    yield workspace
+    workspace.close()
+
+
+def test_off_topic_questions_are_weak_though_unrelated_documents_match_them(mixed):
+    for question in OFF_TOPIC:
+        results = mixed.searcher.search(question, k=5)
+        assert results.weak, question
+        assert len(results) == 5  # the nearest lessons are still shown
+    evidence = mixed.searcher.evidence(OFF_TOPIC[0])
+    assert evidence.off_domain > 0
+    assert mixed.searcher.calibration.weak(evidence.tops, evidence.off_domain)
+    assert not mixed.searcher.calibration.weak(evidence.tops)  # the views alone trust the recipe that matched
+
+
+def test_sales_questions_are_not_weak_beside_unrelated_documents(mixed):
+    for question in ON_TOPIC:
+        assert not mixed.searcher.search(question, k=5).weak, question
+        assert mixed.searcher.evidence(question).off_domain < 0
+
+
+def test_a_domain_file_without_its_lists_is_refused_by_name(tmp_path: Path, mixed):
+    broken = tmp_path / "domain.yaml"
+    broken.write_text("subject: []\nelsewhere: [天气]\n", encoding="utf-8")
+    with pytest.raises(BadFileError) as refused:
+        DomainCheck.load(broken, [], mixed.embedder)
+    assert "domain.yaml" in str(refused.value) and "subject" in str(refused.value)
