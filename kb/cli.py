@@ -104,11 +104,18 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
 @click.option("--encoding", metavar="NAME", help="read text files (.txt .md .html) in this encoding, e.g. gbk, big5, shift_jis")
 @click.pass_obj
 def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding: str | None) -> None:
-    """Ingest files and folders (.txt .md .html .docx .pdf .pptx)."""
+    """Ingest files and folders (.txt .md .html .docx .pdf .pptx).
+
+    \b
+    Exit codes:
+      0  every file was ingested (or was unchanged, or skipped as not a document type)
+      1  some files were refused, each named with the reason; the others were ingested
+      2  bad usage: an unknown option or --encoding, no path given
+    """
     from ingest.encoding import codec_name
 
     if encoding and codec_name(encoding) is None:
-        raise BadFieldError("--encoding", f"unknown encoding {encoding!r} (try gb18030, big5, shift_jis, euc-kr, cp1251)")
+        raise click.BadParameter(f"unknown encoding {encoding!r} (try gb18030, big5, shift_jis, euc-kr, cp1251)", param_hint="--encoding")
     with _writing(workspace, "ingest"), _progress("ingest") as progress:
         task = progress.add_task("", total=None)
         report = workspace.ingestor.ingest(

@@ -163,6 +163,15 @@ def test_ingest_of_a_missing_path_exits_1(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_ingest_exit_codes_are_documented_and_bad_usage_is_2(tmp_path):
+    help_text = flat(run(["ingest", "--help"], tmp_path / "data").stdout)
+    for line in ("0 every file was ingested", "1 some files were refused", "2 bad usage"):
+        assert line in help_text, help_text
+    assert run(["ingest"], tmp_path / "data").exit_code == 2
+    assert run(["ingest", "--no-such-option", str(tmp_path)], tmp_path / "data").exit_code == 2
+    assert not (tmp_path / "data").exists()  # bad usage stops before anything is written
+
+
 # --- search -----------------------------------------------------------------------------
 
 
@@ -370,7 +379,7 @@ def test_ingest_refuses_an_unclear_encoding_by_name_and_reads_it_with_encoding(t
     assert forced.exit_code == 0, forced.output
     bodies = [body for (body,) in catalog_rows(data_dir, "SELECT body FROM lessons")]
     assert any("výběrovém řízení" in body for body in bodies)
-    assert unknown.exit_code == 1 and "unknown encoding 'klingon'" in flat(unknown.stderr)
+    assert unknown.exit_code == 2 and "unknown encoding 'klingon'" in flat(unknown.stderr)
 
 
 def test_files_kb_cannot_read_are_listed_by_name_with_the_reason(tmp_path):

@@ -203,7 +203,7 @@ def test_api_search_gives_the_same_results_as_kb_search_jsonl(client):
         cli, ["--data-dir", str(data_dir), "search", "--jsonl"], input="".join(json.dumps(r) + "\n" for r in requests)
     )
     assert run.exit_code == 0, run.output
-    answers = [json.loads(line) for line in run.output.splitlines() if line.strip()]
+    answers = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
     for request, answer in zip(requests, answers):
         params = {"q": request["query"], "k": request["k"], **request.get("filters", {})}
         assert client.get("/api/search", params=params).json()["results"] == answer["results"]
@@ -238,3 +238,16 @@ def test_without_public_read_anonymous_readers_must_sign_in(tmp_path):
             assert client.get(path, follow_redirects=False).status_code == 303
         for path in ("/api/insights", "/api/lessons/abc"):
             assert client.get(path).status_code == 401
+
+
+def test_api_docs_follow_the_reading_rule(tmp_path):
+    """Private reading keeps the API's description private too; public reading shows it to everyone."""
+    with kb_client(Settings(data_dir=tmp_path / "private", public_read=False)) as private:
+        for page in ("/docs", "/redoc"):
+            response = private.get(page, follow_redirects=False)
+            assert response.status_code == 303 and response.headers["location"].startswith("/login"), page
+        assert private.get("/openapi.json").status_code == 401
+    with kb_client(Settings(data_dir=tmp_path / "public", public_read=True)) as public:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert public.get(path, follow_redirects=False).status_code == 200, path
+        assert "/api/search" in public.get("/openapi.json").json()["paths"]

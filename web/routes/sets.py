@@ -9,12 +9,12 @@ import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict
 
 from kb.accounts import User
-from kb.domain import Lesson
+from kb.domain import MAX_K, Lesson
 from kb.errors import BadFieldError, NotFoundError
 from kb.lesson_sets import MAX_TEXT_CHARS, MAX_TITLE_CHARS, LessonSet, export_markdown
 from kb.sources import document_labels
@@ -28,7 +28,7 @@ from web.templating import render
 router = APIRouter()
 
 _LESSON_LINK = re.compile(r"/lessons/([0-9A-Za-z_-]+)")
-SET_SEARCH_RESULTS = 10
+SET_SEARCH_PAGE = 10
 
 
 def _lesson_id(raw: str) -> str:
@@ -63,15 +63,22 @@ def _render_set(
     item_errors: dict[str, str] | None = None,
     item_values: dict[str, str] | None = None,
     q: str = "",
+    page: int = 1,
     done: str | None = None,
     status_code: int = 200,
 ):
     workspace = get_workspace(request)
+    matches, more = _matches(request, q, lesson_set, page) if q.strip() and _is_trainer(request) else (None, False)
+    pages = {"prev_url": None, "next_url": None}
+    if page > 1:
+        pages["prev_url"] = f"/sets/{lesson_set.id}?" + urlencode({"q": q, "page": page - 1}) + "#find"
+    if more:
+        pages["next_url"] = f"/sets/{lesson_set.id}?" + urlencode({"q": q, "page": page + 1}) + "#find"
     context = {
         "set": lesson_set,
         "q": q,
-        "matches": _matches(request, q) if q.strip() and _is_trainer(request) else None,
-        "in_set": {item.lesson_id for item in lesson_set.items},
+        "matches": matches,
+        **pages,
         "done": done,
         "sources": document_labels(workspace.catalog.list_documents()),
         "max_query_chars": MAX_QUERY_CHARS,
@@ -87,15 +94,19 @@ def _render_set(
     return render(request, "set.html", context, status_code=status_code)
 
 
-def _matches(request: Request, q: str) -> list[Lesson]:
-    """Lessons a trainer's question on the set page finds, to add in place."""
+def _matches(request: Request, q: str, lesson_set: LessonSet, page: int) -> tuple[list[Lesson], bool]:
+    """One page of what the main search finds for a trainer's question, less the set's own lessons; and
+    whether more pages follow."""
     try:
-        response = get_workspace(request).searcher.search(q, k=SET_SEARCH_RESULTS)
+        response = get_workspace(request).searcher.search(q, k=MAX_K)
     except BadFieldError:  # too long: the page says nothing matched rather than failing
-        return []
-    found = list(response)
-    lessons = get_workspace(request).catalog.get_lessons([result.lesson_id for result in found])
-    return [lessons[result.lesson_id] for result in found if result.lesson_id in lessons]
+        return [], False
+    in_set = {item.lesson_id for item in lesson_set.items}
+    found = [result.lesson_id for result in response if result.lesson_id not in in_set]
+    start = (page - 1) * SET_SEARCH_PAGE
+    shown = found[start : start + SET_SEARCH_PAGE]
+    lessons = get_workspace(request).catalog.get_lessons(shown)
+    return [lessons[one] for one in shown if one in lessons], len(found) > start + SET_SEARCH_PAGE
 
 
 def _confirmation(request: Request, lesson_set: LessonSet) -> str | None:
@@ -154,10 +165,10 @@ def create_set(
 
 
 @router.get("/sets/{set_id}", dependencies=[Depends(can_read)])
-def set_page(request: Request, sets: LessonSetsDep, set_id: int, q: str = ""):
-    """The set; for trainers, ``q`` lists matching lessons with add buttons (curating without leaving the page)."""
+def set_page(request: Request, sets: LessonSetsDep, set_id: int, q: str = "", page: int = Query(1, ge=1, le=MAX_K // SET_SEARCH_PAGE)):
+    """The set; for trainers, ``q`` lists (paged) what the main search finds but the set lacks, with add buttons."""
     lesson_set = sets.get(set_id)
-    return _render_set(request, lesson_set, q=q, done=_confirmation(request, lesson_set))
+    return _render_set(request, lesson_set, q=q, page=page, done=_confirmation(request, lesson_set))
 
 
 @router.get("/sets/{set_id}/print", dependencies=[Depends(can_read)])
