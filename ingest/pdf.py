@@ -22,20 +22,25 @@ import pdfplumber
 import pypdf
 from pypdf.errors import DependencyError
 
-from ingest.cleaning import line_joiner
+from ingest.cleaning import CJK, SENTENCE_END, line_joiner
 from kb.domain import Block, Heading, LoadedDocument, Paragraph
 from kb.errors import BadFileError, describe
 
-# A line this much larger than the body text, or bold and short, is a heading.
-HEADING_SIZE_RATIO = 1.15
+# A short line this much larger than the body text, bold at the body's size, or numbered and standing alone,
+# is a heading. More lines than this in a row at one size are a paragraph set larger (a lead, a quote).
+HEADING_SIZE_RATIO = 1.08
 HEADING_MAX_CHARS = 80
+HEADING_MAX_LINES = 3
 # Running headers and footers sit among the first or last lines of a page and recur on this share of pages.
 MARGIN_LINES = 2
 RUNNING_SHARE = 0.5
 # A vertical gap this many times the usual line spacing starts a new paragraph.
-PARAGRAPH_GAP = 1.6
+PARAGRAPH_GAP = 1.3
 # A gutter: a vertical strip this wide (share of the page) in the middle third that no line crosses.
 MIN_GUTTER = 0.02
+# Two characters further apart than this share of the font size are two words. pdfplumber's default, a fixed
+# 3 points, is wider than a word space at small sizes in justified text (typesetters draw such spaces as gaps).
+WORD_GAP_RATIO = 0.15
 _LIBRARY_LOGGERS = ("pypdf", "pdfminer", "pdfplumber")
 
 # pdfminer writes a glyph that its font cannot map to a character as "(cid:123)".
@@ -44,7 +49,16 @@ _PAGE_NUMBER_RE = re.compile(
     r"^\s*(?:[-–—]\s*\d{1,4}\s*[-–—]|(?:page|p\.|seite|página)?\s*\d{1,4}(?:\s*(?:/|of|von|de)\s*\d{1,4})?|第\s*\d{1,4}\s*页(?:\s*/?\s*共\s*\d{1,4}\s*页)?|[ivxlcdm]{1,6})\s*$",
     re.IGNORECASE,
 )
-_TOC_LINE_RE = re.compile(r"^(?P<title>.{2,}?)\s*(?:[.·…_]{3,}|\s{2,}|…+)\s*(?P<page>\d{1,4})\s*$")
+# Gaps that the word tolerance finds between Chinese characters are letter spacing, not word spaces.
+_CJK_GAP_RE = re.compile(rf"(?<={CJK}) (?={CJK})")
+# "2", "2.1", "3.", "一、", "（二）", "第三章": a section number opening a line.
+_SECTION_NUMBER_RE = re.compile(
+    r"^(?:(?P<arabic>\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+(?=\D)|(?P<han>[一二三四五六七八九十]{1,3})\s*、"
+    r"|[（(](?P<sub>[一二三四五六七八九十]{1,3})[）)]|第[一二三四五六七八九十\d]{1,3}[章节節部篇])"
+)
+# How a sentence ends, closing quotes and brackets aside.
+_SENTENCE_END_RE = re.compile(rf"[{re.escape(SENTENCE_END)}.:：][”’\"')）」』]*$")
+_TOC_LINE_RE = re.compile(r"^(?P<title>.{2,}?)\s*(?:(?:[.·…_]\s?){3,}|\s{2,}|…+)\s*(?P<page>\d{1,4})\s*$")
 _TOC_TITLE_RE = re.compile(r"^\s*(contents|table of contents|目\s*录|目\s*錄|inhalt|sommaire|índice)\s*$", re.IGNORECASE)
 
 
@@ -58,7 +72,9 @@ class _Line:
     bottom: float
     size: float
     bold: bool
+    column_left: float = 0.0
     column_right: float = 0.0
+    chars: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -81,16 +97,22 @@ def load_pdf(path: Path, data: bytes) -> LoadedDocument:
             outline = _outline(reader)
             title = _metadata_title(reader)
             with pdfplumber.open(io.BytesIO(data), password="") as pdf:
-                pages = [_page_lines(page, number) for number, page in enumerate(pdf.pages)]
+                # Whole-width lines first: a running header or footer spans the columns that the body is read in.
+                whole = [_text_lines(page, number) for number, page in enumerate(pdf.pages)]
+                furniture = _furniture(whole)
+                pages = [
+                    _column_lines(page, number, lines, items)
+                    for number, (page, lines, items) in enumerate(zip(pdf.pages, whole, furniture))
+                ]
         except BadFileError:
             raise
         except DependencyError:
             raise BadFileError(path, "encrypted PDF that cannot be decrypted here") from None
         except Exception as exc:  # pypdf and pdfminer raise many kinds of errors on damaged files
             raise BadFileError(path, f"not a readable PDF ({describe(exc)})") from None
-    if not any(pages):
+    if not any(whole):
         raise BadFileError(path, "no extractable text (scanned PDF?)")
-    pages = _drop_running_lines(pages)
+    _fit_short_pages_to_columns(pages)
     pages = [_drop_table_of_contents(lines) for lines in pages]
     lines = [line for page in pages for line in page]
     if not lines:
@@ -172,50 +194,80 @@ def _metadata_title(reader: pypdf.PdfReader) -> str | None:
     return title
 
 
-def _page_lines(page: pdfplumber.page.Page, number: int) -> list[_Line]:
-    """The text lines of a page, column by column."""
-    lines: list[_Line] = []
-    columns = _columns(page)
-    found_by_column = [
-        [_line(raw, number) for raw in column.extract_text_lines(return_chars=True) if raw["text"].strip()] for column in columns
-    ]
-    for found in found_by_column:
+def _text_lines(page: pdfplumber.page.Page, number: int) -> list[_Line]:
+    raw_lines = page.extract_text_lines(return_chars=True, x_tolerance_ratio=WORD_GAP_RATIO)
+    return [_line(raw, number) for raw in raw_lines if raw["text"].strip()]
+
+
+def _column_lines(page: pdfplumber.page.Page, number: int, lines: list[_Line], furniture: list[_Line]) -> list[_Line]:
+    """The body lines of a page, column by column, less its furniture."""
+    body = [line for line in lines if not any(line is item for item in furniture)]
+    gutter = _gutter(body, float(page.width))
+    if gutter is None:
+        columns = [body]
+    else:
+        halves = (page.crop((0, 0, gutter, page.height)), page.crop((gutter, 0, float(page.width), page.height)))
+        columns = [[line for line in _text_lines(half, number) if not _within(line, furniture)] for half in halves]
+    for found in columns:
         right = max((line.x1 for line in found), default=0.0)
-        if len(columns) == 1:
+        if gutter is None:
             # Text usually has equal margins left and right: that gives the right edge of a page of short lines.
             right = max(right, float(page.width) - min((line.x0 for line in found), default=0.0))
+        left = min((line.x0 for line in found), default=0.0)
         for line in found:
-            line.column_right = right
-        lines.extend(found)
-    return lines
+            line.column_left, line.column_right = left, right
+    return [line for found in columns for line in found]
 
 
-def _columns(page: pdfplumber.page.Page) -> list[pdfplumber.page.Page]:
-    """The page, or its two halves when a gutter runs down the middle of the text."""
-    words = page.extract_words()
-    if len(words) < 20:
-        return [page]
-    width = float(page.width)
+def _fit_short_pages_to_columns(pages: list[list[_Line]]) -> None:
+    """A page that only fills the left column of a two-column layout (the last page, often) shows no gutter;
+    its lines still end at that column's margin, not at the page's."""
+    left_columns = {}
+    for lines in pages:
+        lefts = sorted({line.column_left for line in lines})
+        if len(lefts) == 2:
+            left_columns.setdefault(round(lefts[0]), max(line.column_right for line in lines if line.column_left == lefts[0]))
+    for lines in pages:
+        if len({line.column_left for line in lines}) != 1:
+            continue
+        right = left_columns.get(round(lines[0].column_left))
+        if right is not None and max(line.x1 for line in lines) <= right + 2:
+            for line in lines:
+                line.column_right = right
+
+
+def _gutter(lines: list[_Line], width: float) -> float | None:
+    """The middle of a vertical strip in the middle third of the page that no character crosses, if the text
+    on both sides of it is substantial: the gap between two columns."""
+    chars = [char for line in lines for char in line.chars]
+    if len(lines) < 6:
+        return None
     covered = [False] * 100
-    for word in words:
-        for slot in range(int(word["x0"] / width * 100), min(int(word["x1"] / width * 100) + 1, 100)):
+    for x0, x1 in chars:
+        for slot in range(int(x0 / width * 100), min(int(x1 / width * 100) + 1, 100)):
             covered[slot] = True
     middle = [slot for slot in range(33, 67) if not covered[slot]]
     if len(middle) < MIN_GUTTER * 100:
-        return [page]
+        return None
     gutter = (middle[0] + middle[-1]) / 2 / 100 * width
-    left = sum(1 for word in words if word["x1"] <= gutter)
-    if left < len(words) * 0.2 or left > len(words) * 0.8:
-        return [page]
-    return [page.crop((0, 0, gutter, page.height)), page.crop((gutter, 0, width, page.height))]
+    left = sum(1 for x0, x1 in chars if x1 <= gutter)
+    if left < len(chars) * 0.2 or left > len(chars) * 0.8:
+        return None
+    return gutter
+
+
+def _within(line: _Line, furniture: list[_Line]) -> bool:
+    """Does ``line`` (read from one column) sit on the same baseline as a furniture line of the whole page?"""
+    return any(abs(line.bottom - item.bottom) < 1 and item.x0 - 1 <= line.x0 and line.x1 <= item.x1 + 1 for item in furniture)
 
 
 def _line(raw: dict, page: int) -> _Line:
     chars = [char for char in raw["chars"] if char["text"].strip()] or raw["chars"]
     sizes = [round(float(char.get("size", 0)), 1) for char in chars]
     bold = sum(1 for char in chars if re.search(r"bold|black|heavy|semibold", char.get("fontname", ""), re.IGNORECASE))
+    text = " ".join(_UNMAPPED_GLYPH_RE.sub("", raw["text"]).split())
     return _Line(
-        text=" ".join(_UNMAPPED_GLYPH_RE.sub("", raw["text"]).split()),
+        text=_CJK_GAP_RE.sub("", text),
         page=page,
         x0=float(raw["x0"]),
         x1=float(raw["x1"]),
@@ -223,14 +275,15 @@ def _line(raw: dict, page: int) -> _Line:
         bottom=float(raw["bottom"]),
         size=Counter(sizes).most_common(1)[0][0] if sizes else 0.0,
         bold=bold >= 0.8 * len(chars),
+        chars=[(float(char["x0"]), float(char["x1"])) for char in chars if char["text"].strip()],
     )
 
 
 # --- page furniture ---------------------------------------------------------------------------
 
 
-def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
-    """Remove page numbers and the headers and footers that recur at the top or bottom of pages."""
+def _furniture(pages: list[list[_Line]]) -> list[list[_Line]]:
+    """Each page's page number and the headers and footers that recur at the top or bottom of pages."""
     def key(line: _Line) -> str:
         return re.sub(r"\d+", "#", line.text.lower())
 
@@ -241,13 +294,9 @@ def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
     counts = Counter(k for lines in pages for k in {key(line) for line in margins(lines)})
     pages_with_text = sum(1 for lines in pages if lines)
     running = {k for k, n in counts.items() if pages_with_text >= 2 and n >= max(2, RUNNING_SHARE * pages_with_text)}
-    cleaned = []
-    for lines in pages:
-        edge = {id(line) for line in margins(lines)}
-        cleaned.append(
-            [line for line in lines if not (id(line) in edge and (key(line) in running or _PAGE_NUMBER_RE.match(line.text)))]
-        )
-    return cleaned
+    return [
+        [line for line in margins(lines) if key(line) in running or _PAGE_NUMBER_RE.match(line.text)] for lines in pages
+    ]
 
 
 def _drop_table_of_contents(lines: list[_Line]) -> list[_Line]:
@@ -294,22 +343,72 @@ def _body_size(lines: list[_Line]) -> float:
 
 
 def _font_headings(lines: list[_Line]) -> _Headings:
-    """Lines set larger than the body text, or bold and short, are headings; larger sizes are higher levels."""
+    """Headings told by their look: set larger than the body text (larger sizes are higher levels), bold at the
+    body's size, or opening with a section number on a line of its own (deeper numbers are lower levels)."""
     body = _body_size(lines)
-    candidates = {
-        index: line
-        for index, line in enumerate(lines)
-        if len(line.text) <= HEADING_MAX_CHARS
-        and not _PAGE_NUMBER_RE.match(line.text)
-        and (line.size >= body * HEADING_SIZE_RATIO or (line.bold and line.size >= body and not line.text.endswith(("。", "."))))
-    }
-    sizes = sorted({line.size for line in candidates.values()}, reverse=True)
-    level_of = {size: level for level, size in enumerate(sizes, start=1)}
-    return _Headings(at={index: Heading(min(level_of[line.size], 6), line.text) for index, line in candidates.items()})
+    spacing = _usual_spacing(lines)
+
+    def alone(index: int) -> bool:
+        """Not part of a paragraph: a heading's own lines aside, nothing runs into it or out of it."""
+        line = lines[index]
+        after = lines[index + 1] if index + 1 < len(lines) else None
+        before = lines[index - 1] if index else None
+        if line.bold:  # bold lines in a row are one heading; a change of font ends it
+            return before is None or _same_look(before, line) or not _continues(before, line, spacing)
+        return (after is None or not _fills(line, after)) and (before is None or not _continues(before, line, spacing))
+
+    def looks_like_heading(index: int) -> bool:
+        line = lines[index]
+        if len(line.text) > HEADING_MAX_CHARS or _PAGE_NUMBER_RE.match(line.text):
+            return False
+        if line.size >= body * HEADING_SIZE_RATIO:
+            return True
+        at_body_size = line.size >= body - 0.25 and not _SENTENCE_END_RE.search(line.text)
+        numbered = _SECTION_NUMBER_RE.match(line.text) is not None and not line.text.endswith(("，", ",", "、", "；", ";"))
+        return at_body_size and (line.bold or numbered) and alone(index)
+
+    candidates = {index: lines[index] for index in range(len(lines)) if looks_like_heading(index)}
+    for run in _runs_of_one_size(candidates):
+        if len(run) > HEADING_MAX_LINES:
+            for index in run:
+                del candidates[index]
+    larger = sorted({line.size for line in candidates.values() if line.size >= body * HEADING_SIZE_RATIO}, reverse=True)
+    level_of = {size: level for level, size in enumerate(larger, start=1)}
+    return _Headings(
+        at={
+            index: Heading(min(level_of.get(line.size, len(larger) + 1) + _numbering_depth(line.text), 6), line.text)
+            for index, line in candidates.items()
+        }
+    )
+
+
+def _same_look(line: _Line, other: _Line) -> bool:
+    return line.size == other.size and line.bold == other.bold
+
+
+def _runs_of_one_size(candidates: dict[int, _Line]) -> list[list[int]]:
+    """Runs of consecutive candidate lines at one size."""
+    runs: list[list[int]] = []
+    for index in sorted(candidates):
+        if runs and runs[-1][-1] == index - 1 and candidates[index - 1].size == candidates[index].size:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return runs
+
+
+def _numbering_depth(text: str) -> int:
+    """Levels below the first that a section number gives: 0 for "2" or "二、", 1 for "2.1" or "（二）"."""
+    match = _SECTION_NUMBER_RE.match(text)
+    if match is None:
+        return 0
+    if match.group("arabic"):
+        return match.group("arabic").count(".")
+    return 1 if match.group("sub") else 0
 
 
 def _blocks(lines: list[_Line], headings: _Headings) -> list[Block]:
-    """Join lines into paragraphs; a heading, a wide gap, a short last line or a change of font ends one."""
+    """Join lines into paragraphs (see ``_continues``); a heading ends one."""
     spacing = _usual_spacing(lines)
     blocks: list[Block] = []
     text = ""
@@ -357,19 +456,35 @@ def _usual_spacing(lines: list[_Line]) -> float:
 
 
 def _continues(previous: _Line, line: _Line, spacing: float) -> bool:
-    """Does ``line`` carry on the paragraph that ``previous`` ends?"""
+    """Does ``line`` carry on the paragraph that ``previous`` ends?
+
+    Within a column, a line continues one that runs to the margin, unless a sentence ended there and the new
+    line is indented. Across a column or page break, or a blank line, only an unfinished sentence carries on.
+    """
     if abs(line.size - previous.size) > 0.5:
         return False
-    if line.page == previous.page:
-        gap = line.top - previous.top
-        if gap <= 0 or (spacing and gap > PARAGRAPH_GAP * spacing):
-            return False  # a new column or a blank line between paragraphs
-    # A line wraps when the next line's first word would not have fitted at its end; when it would have,
-    # the writer ended the paragraph there.
-    char_width = (previous.x1 - previous.x0) / max(len(previous.text), 1)
+    ends_sentence = _SENTENCE_END_RE.search(previous.text) is not None
+    unfinished = not ends_sentence and (_fills(previous, line) or line.text[:1].islower())
+    gap = line.top - previous.top
+    next_in_column = line.page == previous.page and gap > 0 and not (spacing and gap > PARAGRAPH_GAP * spacing)
+    if not next_in_column:
+        return unfinished
+    if ends_sentence and line.x0 - line.column_left > 1.5 * _char_width(previous):
+        return False
+    return unfinished or _fills(previous, line)
+
+
+def _fills(previous: _Line, line: _Line) -> bool:
+    """Does ``previous`` run to its column's margin, so that the first word of ``line`` would not have fitted?
+    When it would have, the writer ended the line there."""
+    char_width = _char_width(previous)
     first_word = re.match(r"\S+", line.text)
     first_width = char_width * ((1 if line_joiner("a", line.text) == "" else len(first_word.group(0)) + 1) if first_word else 1)
     return previous.column_right - previous.x1 < first_width + 2 * char_width  # widths are estimates: some slack
+
+
+def _char_width(line: _Line) -> float:
+    return (line.x1 - line.x0) / max(len(line.text), 1)
 
 
 def _join(text: str, following: str) -> str:

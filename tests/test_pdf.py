@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
+
+import pypdf
 
 import pytest
 from reportlab.pdfgen import canvas
@@ -13,7 +16,23 @@ from ingest.lessons import extract_lessons
 from ingest.loaders import load_document
 from ingest.structure import build_sections
 from kb.domain import Heading, Lesson, Paragraph
-from pdf_fixtures import CHINESE_SECTIONS, FOOTER, HEADER, SECTIONS, chinese_pdf, playbook_pdf, two_column_pdf
+from pdf_fixtures import (
+    CHINESE_GUIDE,
+    CHINESE_GUIDE_HEADER,
+    CHINESE_SECTIONS,
+    FIELD_GUIDE,
+    FIELD_GUIDE_FOOTER,
+    FIELD_GUIDE_HEADER,
+    FOOTER,
+    HEADER,
+    SECTIONS,
+    chinese_guide_pdf,
+    chinese_pdf,
+    field_guide_pdf,
+    glued_quote_pdf,
+    playbook_pdf,
+    two_column_pdf,
+)
 
 
 def lessons_of(path: Path) -> list[Lesson]:
@@ -30,10 +49,10 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def assert_clean(lessons: list[Lesson]) -> None:
+def assert_clean(lessons: list[Lesson], furniture: tuple[str, ...] = (HEADER, FOOTER)) -> None:
     """No running header, footer, page number, contents line or line-broken sentence in what is stored."""
     for lesson in lessons:
-        assert HEADER not in lesson.body and FOOTER not in lesson.body, lesson.body
+        assert not any(line in lesson.body for line in furniture), lesson.body
         assert not re.search(r"\.{5,}", lesson.body), lesson.body
         for paragraph in lesson.body.split("\n\n"):
             assert not re.fullmatch(r"\d+", paragraph.strip())
@@ -87,6 +106,39 @@ def test_chinese_lines_join_without_spaces_under_font_headings(tmp_path: Path) -
     assert [lesson.title for lesson in lessons] == list(CHINESE_SECTIONS)
     for lesson, text in zip(lessons, CHINESE_SECTIONS.values()):
         assert lesson.body == text * 2
+
+
+@pytest.mark.parametrize("columns", [1, 2], ids=["ragged-indented-larger-headings", "justified-two-columns-bold-headings"])
+def test_outline_less_pdf_splits_at_its_visual_headings_into_whole_paragraphs(tmp_path: Path, columns: int) -> None:
+    """Paragraphs run across columns and pages mid-sentence; headings are numbered and set a size above the body
+    (one column) or bold at the body's size (two columns); every page has a running header and a footer."""
+    data = field_guide_pdf(columns=columns)
+    assert len(pypdf.PdfReader(io.BytesIO(data)).pages) >= (4 if columns == 1 else 3)
+
+    lessons = lessons_of(write(tmp_path, f"guide-{columns}.pdf", data))
+
+    assert [lesson.title for lesson in lessons] == list(FIELD_GUIDE)
+    assert_clean(lessons, furniture=(FIELD_GUIDE_HEADER, FIELD_GUIDE_FOOTER, "Page "))
+    for lesson, paragraphs in zip(lessons, FIELD_GUIDE.values()):
+        assert lesson.body.split("\n\n") == paragraphs
+
+
+def test_chinese_pdf_without_outline_splits_at_numbered_headings_and_rejoins_paragraphs_across_pages(tmp_path: Path) -> None:
+    data = chinese_guide_pdf()
+    assert len(pypdf.PdfReader(io.BytesIO(data)).pages) >= 2
+
+    lessons = lessons_of(write(tmp_path, "guide-cn.pdf", data))
+
+    assert [lesson.title for lesson in lessons] == list(CHINESE_GUIDE)
+    for lesson, paragraphs in zip(lessons, CHINESE_GUIDE.values()):
+        assert CHINESE_GUIDE_HEADER not in lesson.body and not re.search(r"第\s*\d+\s*页", lesson.body)
+        assert lesson.body.split("\n\n") == paragraphs
+
+
+def test_word_spaces_drawn_as_narrow_gaps_stay_spaces_beside_curly_quotes(tmp_path: Path) -> None:
+    loaded = load_document(write(tmp_path, "quote.pdf", glued_quote_pdf()))
+
+    assert [block.text for block in loaded.blocks] == ["The buyer wrote “Huawei listens” in the minutes."]
 
 
 def test_library_warnings_are_collected_for_the_file_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
