@@ -14,7 +14,7 @@ from typing import Any
 
 
 from kb.domain import REVIEW_FIELDS, Block, Lesson, LessonKind, Paragraph, Section, Table
-from kb.textnorm import has_cjk, jieba_keywords
+from kb.textnorm import has_cjk, keyword_weights
 from ingest.structure import block_text, iter_sections, looks_like_title, sentences_of, split_first_sentence, strip_end_punct
 
 # A headingless preamble shorter than this is an introduction, kept as the document's summary.
@@ -72,7 +72,7 @@ def derive_title(text: str) -> str:
     candidates = [s for s in sentences[:12] if looks_like_title(s)] or sentences[:12]
     if not candidates:
         return shorten(text)
-    keywords = dict(jieba_keywords().extract_tags(text, topK=12, withWeight=True))
+    keywords = keyword_weights(text, top_k=12)
     best = max(candidates, key=lambda s: sum(w for k, w in keywords.items() if k in s) / (len(s) ** 0.5 + 1))
     return shorten(strip_end_punct(best))
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     import opencc
 
 CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -58,16 +57,6 @@ def _t2s() -> "opencc.OpenCC":
     return opencc.OpenCC("t2s.json")
 
 
-@lru_cache(maxsize=1)
-def jieba_keywords() -> "ModuleType":
-    """jieba's keyword extraction and IDF table, imported on first use and without its log lines."""
-    import jieba
-    import jieba.analyse
-
-    jieba.setLogLevel(60)
-    return jieba.analyse
-
-
 def _jieba_idf_text() -> str:
     """jieba's idf.txt ("word idf" lines), read directly: importing jieba.analyse for it would also load its
     part-of-speech dictionary (1-2 s)."""
@@ -82,6 +71,27 @@ def _jieba_idf_text() -> str:
 def jieba_idf() -> dict[str, float]:
     """jieba's inverse document frequencies over general Chinese text."""
     return {word: float(idf) for word, idf in (line.split(" ") for line in _jieba_idf_text().splitlines() if line)}
+
+
+@lru_cache(maxsize=1)
+def _median_idf() -> float:
+    from statistics import median
+
+    return median(jieba_idf().values())
+
+
+def keyword_weights(text: str, top_k: int) -> dict[str, float]:
+    """The text's ``top_k`` keywords as jieba.analyse.extract_tags weighs them (term frequency times jieba's idf, the
+    median idf for unknown words; words of two or more characters, function words aside), on rjieba's cut: importing
+    jieba.analyse would load jieba's Python dictionary and part-of-speech tables beside rjieba's (about 2 s)."""
+    import rjieba
+
+    words = [word.strip() for word in rjieba.cut(text)]
+    counts = Counter(word for word in words if len(word) >= 2 and word.lower() not in STOPWORDS)
+    total = sum(counts.values()) or 1
+    idf, unknown = jieba_idf(), _median_idf()
+    weights = {word: n * idf.get(word, unknown) / total for word, n in counts.items()}
+    return dict(sorted(weights.items(), key=lambda item: -item[1])[:top_k])
 
 
 @lru_cache(maxsize=None)
