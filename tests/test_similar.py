@@ -61,7 +61,8 @@ def test_learned_before_finds_the_seed_lessons_a_review_paraphrases(workspace):
 
 # A rep's own words for what seed (or corpus/) lessons say; one of the listed titles must be among the first three.
 PARAPHRASED = [
-    ("跟了三年的老销售一走，客户的联系人、历史报价和打法全都带走了，接手的人只能从头摸索", ["信息无沉淀", "打法无套路", "经验的浪费"]),
+    # 「精英销售」模式 opens with this very story (the elite leaves, the customers' information leaves with them).
+    ("跟了三年的老销售一走，客户的联系人、历史报价和打法全都带走了，接手的人只能从头摸索", ["信息无沉淀", "打法无套路", "经验的浪费", "精英销售"]),
     ("我们只认识客户的一位副总，他退休后新领导完全不认识我们，项目直接黄了", ["增加客户关系的维度", "构建客户关系的组织能力", "普遍客户关系是底座"]),
     ("只顾着冲本季度的单子，老客户没人维护，第二年续约就被对手抢走了", ["战略定力", "今天的耕耘", "土地肥力", "续约是靠平时赢的"]),
     ("我们拿着标准产品去拼价格，最后利润被压得很低还差点丢单", ["三无"]),
