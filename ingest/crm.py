@@ -79,6 +79,10 @@ class ImportReport:
     def count(self, status: str) -> int:
         return sum(1 for result in self.files if result.status == status)
 
+    def changed_documents(self) -> list[str]:
+        """The reviews this import added or changed."""
+        return [result.document_id for result in self.files if result.status in ("added", "updated") and result.document_id]
+
 
 def parse_mapping(spec: str | None) -> dict[str, str]:
     """``field=Header,field=Header`` or the path of a YAML/JSON file of ``field: header``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from kb.catalog import Catalog, utc_now
 from kb.domain import REVIEW_FIELDS, Chunk, Document, LoadedDocument, Lesson, Paragraph, Section
 from kb.embedding import CacheEntry, CachedEmbedder, fingerprint
 from kb.errors import BadFileError, KbError
+from kb.lifecycle import fresh_lifecycle
 from kb.settings import Settings
 from kb.validation import front_matter_fields
 from kb.vector_sync import BATCH as VECTOR_BATCH, VectorSync
@@ -163,13 +165,14 @@ class Ingestor:
         self.vectors.drain()
         return results
 
-    def ingest_file(self, path: Path, *, encoding: str | None = None) -> FileResult:
-        """Ingest one file (``encoding`` forces the codec of a text file) and apply its vector work now."""
-        result = self._ingest_file(path, encoding=encoding)
+    def ingest_file(self, path: Path, *, encoding: str | None = None, owner: str | None = None) -> FileResult:
+        """Ingest one file (``encoding`` forces the codec of a text file) and apply its vector work now; ``owner``
+        names the account that answers for its new lessons (an upload's uploader)."""
+        result = self._ingest_file(path, encoding=encoding, owner=owner)
         self.vectors.drain()
         return result
 
-    def _ingest_file(self, path: Path, *, encoding: str | None = None) -> FileResult:
+    def _ingest_file(self, path: Path, *, encoding: str | None = None, owner: str | None = None) -> FileResult:
         path = Path(path).resolve()
         try:
             if path.stat().st_size > self.settings.max_file_mb * 1024 * 1024:
@@ -187,8 +190,13 @@ class Ingestor:
             reason = exc.reason if isinstance(exc, BadFileError) else str(exc)
             return FileResult(str(path), "failed", error=reason)
         document, lessons, chunks = prepared.document, prepared.lessons, prepared.chunks
-        if previous:
-            _keep_ids(self.catalog.lessons_of_document(previous.id), lessons, chunks)
+        stored = self.catalog.lessons_of_document(previous.id) if previous else []
+        _keep_ids(stored, lessons, chunks)
+        # New lessons are owned by the uploader or the review's author, else by whoever owned the earlier version;
+        # lessons stored before keep their own state (Catalog.replace_document).
+        owner = owner or self._review_author(document) or _usual_owner(stored)
+        for lesson in lessons:
+            lesson.lifecycle = fresh_lifecycle(self.settings, lesson.kind, owner)
         self.store(document, lessons, chunks, prepared.paragraphs)
         status: Status = "updated" if previous else "added"
         return FileResult(str(path), status, len(lessons), len(chunks), document_id=document.id, warnings=prepared.warnings)
@@ -324,6 +332,12 @@ def _keep_ids(old: list[Lesson], new: list[Lesson], chunks: list[Chunk]) -> None
         lesson.id = renamed.get(lesson.id, lesson.id)
     for chunk in chunks:
         chunk.lesson_id = renamed.get(chunk.lesson_id, chunk.lesson_id)
+
+
+def _usual_owner(lessons: list[Lesson]) -> str | None:
+    """The owner of most of these lessons (the earlier version of a document), if any has one."""
+    owners = Counter(lesson.lifecycle.owner for lesson in lessons if lesson.lifecycle.owner)
+    return owners.most_common(1)[0][0] if owners else None
 
 
 def _title_from_sections(root: Section) -> str:

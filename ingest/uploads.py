@@ -75,8 +75,11 @@ def store_upload(uploads_dir: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def ingest_upload(ingestor: Ingestor, uploads_dir: Path, name: str, data: bytes, *, max_bytes: int) -> UploadResult:
-    """Check, store and ingest one uploaded file; a refused or failed file leaves nothing behind."""
+def ingest_upload(
+    ingestor: Ingestor, uploads_dir: Path, name: str, data: bytes, *, max_bytes: int, uploader: str | None = None
+) -> UploadResult:
+    """Check, store and ingest one uploaded file, its lessons owned by ``uploader``; a refused or failed file
+    leaves nothing behind."""
     catalog = ingestor.catalog
     shown = original_basename(name) or "(unnamed)"
     suffix = Path(safe_upload_name(name)).suffix.lower()
@@ -96,7 +99,7 @@ def ingest_upload(ingestor: Ingestor, uploads_dir: Path, name: str, data: bytes,
     if existing is not None:  # the same bytes again: a second copy would only duplicate its lessons
         return UploadResult(shown, "unchanged", existing.lesson_count, document_id=existing.id)
     path = store_upload(uploads_dir, name, data)
-    result = ingestor.ingest_file(path)
+    result = ingestor.ingest_file(path, owner=uploader)
     if result.status == "failed":
         path.unlink(missing_ok=True)
         error = (result.error or "could not be ingested").replace(str(path), shown)

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.domain import Chunk, Document, Lesson, SearchFilters, VectorWork, shown_title
+from kb.domain import VERIFY_DAYS, Chunk, Document, Lesson, LessonState, Lifecycle, SearchFilters, VectorWork, shown_title
 from kb.errors import StoreError
 from kb.textnorm import TOKENIZER, tokenize
 
@@ -344,6 +344,29 @@ _I12_COVERING_FILTER_INDEXES = """
         CREATE INDEX lesson_tags_tag ON lesson_tags(tag, lesson_id);
 """
 
+# The lesson lifecycle (README "Lesson lifecycle"): each lesson's owner (an account), the day it must be verified by,
+# who verified it and when, when it was archived (out of search, kept) and the newer lesson it is to be re-checked
+# against. Lessons already stored get their document's ingest day + 180 days (KB_VERIFY_DAYS' default; the setting is
+# not known to the catalog) and, for reviews submitted through kb, their author as owner. The indexes serve what
+# reads the lifecycle often: search's per-query look-up of archived and stale candidates by id, the due queue and the
+# trust counts (both read the second index alone), a person's own queue. A logged search records whether its top
+# result was stale.
+_I23_LESSON_LIFECYCLE = f"""
+        ALTER TABLE lessons ADD COLUMN owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
+        ALTER TABLE lessons ADD COLUMN verify_by TEXT;
+        ALTER TABLE lessons ADD COLUMN verified_at TEXT;
+        ALTER TABLE lessons ADD COLUMN verified_by_id INTEGER REFERENCES users(id) ON DELETE SET NULL;
+        ALTER TABLE lessons ADD COLUMN archived_at TEXT;
+        ALTER TABLE lessons ADD COLUMN recheck_of TEXT;
+        UPDATE lessons SET
+            verify_by = date((SELECT d.ingested_at FROM documents d WHERE d.id = lessons.document_id), '+{VERIFY_DAYS} days'),
+            owner_id = (SELECT r.user_id FROM review_authors r WHERE r.document_id = lessons.document_id);
+        CREATE INDEX lessons_state ON lessons(id, archived_at, verify_by);
+        CREATE INDEX lessons_due ON lessons(archived_at, verify_by, verified_at, recheck_of);
+        CREATE INDEX lessons_owner ON lessons(owner_id, verify_by);
+        ALTER TABLE query_log ADD COLUMN top_stale INTEGER;
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -362,11 +385,17 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("i12_table_counts", _I12_TABLE_COUNTS),
     ("i12_value_counts", _I12_VALUE_COUNTS),
     ("i12_covering_filter_indexes", _I12_COVERING_FILTER_INDEXES),
+    ("i23_lesson_lifecycle", _I23_LESSON_LIFECYCLE),
 ]
 
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def utc_today() -> date:
+    """Today in UTC: the day verify-by dates are compared with."""
+    return datetime.now(timezone.utc).date()
 
 
 class Catalog:
@@ -559,6 +588,7 @@ class Catalog:
         *,
         review_author: str | None,
     ) -> None:
+        stored = self._stored_lifecycles(document.id)
         self._delete_document(document.id)
         self.db.execute(
             "INSERT INTO documents (id, path, title, format, kind, content_hash, metadata, summary, ingested_at) "
@@ -575,9 +605,19 @@ class Catalog:
                 document.ingested_at or utc_now(),
             ),
         )
+        # A lesson ingested again keeps its stored state (Lifecycle.carried_to), read inside this transaction so that
+        # a verification made meanwhile is not lost.
+        lifecycles = [
+            stored[lesson.id][1].carried_to(lesson.lifecycle, changed=stored[lesson.id][0] != lesson.content_hash)
+            if lesson.id in stored
+            else lesson.lifecycle
+            for lesson in lessons
+        ]
         self.db.executemany(
             "INSERT INTO lessons (id, document_id, ordinal, title, body, heading_path, kind, source, outcome, "
-            "industry, fields, content_hash, title_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "industry, fields, content_hash, title_tokens, owner_id, verify_by, verified_at, verified_by_id, archived_at, "
+            "recheck_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            f"({_USER_ID}), ?, ?, ({_USER_ID}), ?, ?)",
             [
                 (
                     lesson.id,
@@ -593,8 +633,14 @@ class Catalog:
                     json.dumps(lesson.fields, ensure_ascii=False, default=str),
                     lesson.content_hash,
                     " ".join(tokenize(title_text(lesson))),
+                    lifecycle.owner,
+                    lifecycle.verify_by,
+                    lifecycle.verified_at,
+                    lifecycle.verified_by,
+                    lifecycle.archived_at,
+                    lifecycle.recheck_of,
                 )
-                for lesson in lessons
+                for lesson, lifecycle in zip(lessons, lifecycles)
             ],
         )
         self.db.executemany(
@@ -620,6 +666,11 @@ class Catalog:
                 "SELECT ?, id, ? FROM users WHERE name = ? ON CONFLICT(document_id) DO NOTHING",
                 (document.id, utc_now(), review_author),
             )
+
+    def _stored_lifecycles(self, document_id: str) -> dict[str, tuple[str, Lifecycle]]:
+        """Lesson id → (content hash, lifecycle) of the document's stored lessons."""
+        rows = self.db.execute(f"SELECT l.id, l.content_hash, {_LIFECYCLE_COLUMNS} FROM lessons l WHERE l.document_id = ?", (document_id,))
+        return {row["id"]: (row["content_hash"], _lifecycle(row)) for row in rows}
 
     # --- boilerplate across the documents of one source ------------------------------------
 
@@ -835,6 +886,106 @@ class Catalog:
         )
         return [r["document_id"] for r in rows]
 
+    # --- the lesson lifecycle (kb/lifecycle.py decides; these read and write it) ------------
+
+    def lesson_states(self, lesson_ids: Sequence[str]) -> dict[str, LessonState]:
+        """"archived" or "stale" for each of the lessons that is (fresh ones are left out): what a search reads for
+        its candidates, from the index of id, archive and verify-by alone."""
+        today = utc_today().isoformat()
+        states: dict[str, LessonState] = {}
+        unique = list(dict.fromkeys(lesson_ids))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._tuples(
+                f"SELECT id, archived_at IS NOT NULL FROM lessons INDEXED BY lessons_state WHERE id IN ({marks}) "
+                "AND (archived_at IS NOT NULL OR verify_by < ?)",
+                [*part, today],
+            )
+            states.update((lesson_id, "archived" if archived else "stale") for lesson_id, archived in rows)
+        return states
+
+    def verify_lesson(self, lesson_id: str, *, by: str | None, verify_by: str) -> None:
+        """Record that ``by`` (an account name; None from the command line) checked the lesson now; it is in date
+        until ``verify_by`` and no longer to be re-checked."""
+        with self.transaction():
+            self.db.execute(
+                f"UPDATE lessons SET verified_at = ?, verified_by_id = ({_USER_ID}), verify_by = ?, recheck_of = NULL WHERE id = ?",
+                (utc_now(), by, verify_by, lesson_id),
+            )
+
+    def set_lifecycle(
+        self, lesson_id: str, *, owner: str | None = None, clear_owner: bool = False, verify_by: str | None = None,
+        archived: bool | None = None,
+    ) -> None:
+        """Change what is given: the owner (an existing account's name, or none with ``clear_owner``), the verify-by
+        day, archived or not (an archived lesson keeps the time it was archived until it is restored)."""
+        sets, params = [], []
+        if owner is not None or clear_owner:
+            sets.append(f"owner_id = ({_USER_ID})")
+            params.append(None if clear_owner else owner)
+        if verify_by is not None:
+            sets.append("verify_by = ?")
+            params.append(verify_by)
+        if archived is not None:
+            sets.append("archived_at = coalesce(archived_at, ?)" if archived else "archived_at = NULL")
+            if archived:
+                params.append(utc_now())
+        if not sets:
+            return
+        with self.transaction():
+            self.db.execute(f"UPDATE lessons SET {', '.join(sets)} WHERE id = ?", (*params, lesson_id))
+
+    def mark_recheck(self, lesson_ids: Sequence[str], *, newer: str) -> None:
+        """The lessons (those in search) are to be re-checked against the ``newer`` lesson that says nearly the same."""
+        if not lesson_ids:
+            return
+        marks = ",".join("?" * len(lesson_ids))
+        with self.transaction():
+            self.db.execute(
+                f"UPDATE lessons SET recheck_of = ? WHERE id IN ({marks}) AND archived_at IS NULL", (newer, *lesson_ids)
+            )
+
+    def owned_lessons(
+        self, *, due_by: str | None = None, owner: str | None = None, unowned: bool = False, limit: int = 100, offset: int = 0
+    ) -> list[Lesson]:
+        """Lessons by owner (by name, the unowned last), then verify-by day (the oldest first).
+
+        With ``due_by`` (an ISO day), only the lessons in search whose verify-by day is not after it or that are to
+        be re-checked; ``owner`` or ``unowned`` keeps one person's lessons or those of nobody."""
+        clauses, params = ["1"], []
+        if due_by is not None:
+            clauses.append("l.archived_at IS NULL AND (l.verify_by <= ? OR l.recheck_of IS NOT NULL)")
+            params.append(due_by)
+        if unowned:
+            clauses.append("l.owner_id IS NULL")
+        elif owner is not None:
+            clauses.append(f"l.owner_id = ({_USER_ID})")
+            params.append(owner)
+        rows = self.db.execute(
+            f"{_LESSON_SELECT} WHERE {' AND '.join(clauses)} "
+            "ORDER BY owner_name IS NULL, owner_name COLLATE NOCASE, l.verify_by IS NULL, l.verify_by, l.id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [_lesson(r) for r in rows]
+
+    def lifecycle_counts(self, due_by: str) -> dict[str, int]:
+        """How many lessons there are, archived, in search, and of those in search: verified and in date, stale, due
+        by ``due_by`` or to re-check. Read from the lifecycle index alone."""
+        today = utc_today().isoformat()
+        row = self.db.execute(
+            """
+            SELECT count(*), coalesce(sum(archived_at IS NOT NULL), 0),
+                   coalesce(sum(archived_at IS NULL AND verified_at IS NOT NULL AND (verify_by IS NULL OR verify_by >= ?)), 0),
+                   coalesce(sum(archived_at IS NULL AND verify_by < ?), 0),
+                   coalesce(sum(archived_at IS NULL AND (verify_by <= ? OR recheck_of IS NOT NULL)), 0)
+            FROM lessons INDEXED BY lessons_due
+            """,
+            (today, today, due_by),
+        ).fetchone()
+        total, archived, verified, stale, due = (int(n) for n in row)
+        return {"lessons": total, "archived": archived, "in_search": total - archived, "verified_in_date": verified, "stale": stale, "due": due}
+
     # --- lessons and chunks -------------------------------------------------------------
 
     def lessons_of_document(self, document_id: str) -> list[Lesson]:
@@ -858,8 +1009,12 @@ class Catalog:
         rows = self.db.execute(f"SELECT id, title FROM lessons WHERE id IN ({marks})", list(lesson_ids)) if lesson_ids else []
         return {r["id"]: r["title"] for r in rows}
 
-    def iter_lessons(self, filters: SearchFilters | None = None) -> Iterator[Lesson]:
+    def iter_lessons(self, filters: SearchFilters | None = None, *, archived: bool = True) -> Iterator[Lesson]:
+        """The lessons the filters let through, by document and place; ``archived=False`` leaves out archived ones
+        (as search does)."""
         where, params = lesson_filter_sql(filters or SearchFilters())
+        if not archived:
+            where += " AND l.archived_at IS NULL"
         rows = self.db.execute(
             f"{_LESSON_SELECT} JOIN documents d ON d.id = l.document_id WHERE {where} GROUP BY l.id ORDER BY d.path, l.ordinal",
             params,
@@ -1170,8 +1325,15 @@ _DANGLING: dict[str, tuple[str, str, str]] = {
 _DOCUMENT_SELECT = (
     "SELECT d.*, count(l.id) AS lesson_count FROM documents d LEFT JOIN lessons l ON l.document_id = d.id"
 )
+# The account id of the name a parameter gives (NULL for none or an unknown name).
+_USER_ID = "SELECT id FROM users WHERE name = ?"
+_LIFECYCLE_COLUMNS = (
+    "(SELECT name FROM users u WHERE u.id = l.owner_id) AS owner_name, l.verify_by, l.verified_at, "
+    "(SELECT name FROM users u WHERE u.id = l.verified_by_id) AS verified_by_name, l.archived_at, l.recheck_of"
+)
 _LESSON_SELECT = (
-    "SELECT l.*, (SELECT group_concat(tag, '\x1f') FROM lesson_tags t WHERE t.lesson_id = l.id) AS tag_list FROM lessons l"
+    "SELECT l.*, (SELECT group_concat(tag, '\x1f') FROM lesson_tags t WHERE t.lesson_id = l.id) AS tag_list, "
+    f"{_LIFECYCLE_COLUMNS} FROM lessons l"
 )
 
 
@@ -1203,6 +1365,20 @@ def _lesson(row: sqlite3.Row) -> Lesson:
         tags=sorted(row["tag_list"].split("\x1f")) if row["tag_list"] else [],
         fields=json.loads(row["fields"]),
         content_hash=row["content_hash"],
+        lifecycle=_lifecycle(row),
+    )
+
+
+def _lifecycle(row: sqlite3.Row) -> Lifecycle:
+    verify_by = row["verify_by"]
+    return Lifecycle(
+        owner=row["owner_name"],
+        verify_by=verify_by,
+        verified_at=row["verified_at"],
+        verified_by=row["verified_by_name"],
+        archived_at=row["archived_at"],
+        recheck_of=row["recheck_of"],
+        stale=verify_by is not None and verify_by < utc_today().isoformat(),
     )
 
 

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from kb.defaults import DEFAULT_FILES, default_file
-from kb.domain import KINDS, MAX_K, OUTCOMES, ROLES, SearchFilters, SearchResult
+from kb.domain import DUE_SOON_DAYS, KINDS, MAX_K, OUTCOMES, ROLES, SearchFilters, SearchResult
 from kb.errors import BadFieldError, KbError, NotFoundError
 from kb.validation import bounded_int, label, valid_unicode
 
@@ -168,6 +168,10 @@ def import_reviews(workspace: Workspace, file: Path, mapping: str | None) -> Non
     from ingest.crm import parse_mapping
 
     report = run_import(file, workspace.ingestor, workspace.settings.reviews_dir, mapping=parse_mapping(mapping))
+    from search.recheck import mark_restated
+
+    for document_id in report.changed_documents():
+        mark_restated(workspace.searcher, document_id)
     for error in report.errors:
         err_console.print(f"[red]{escape(file.name)}[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
     failed_rows = len({error.row for error in report.errors})
@@ -256,37 +260,63 @@ def _print_results(query: str, results: list[SearchResult]) -> None:
         console.print(body)
         origin = result.source if result.document in ("", result.source) else f"{result.document} ({result.source})"
         console.print(Text(f"   {origin}  ·  {result.lesson_id}  ·  score {result.score:.4f}", style="dim"))
+        if result.stale:
+            console.print(Text(f"   stale: verify by {result.verify_by} · owner {result.owner or 'nobody'}", style="yellow"))
         console.print()
 
 
 @cli.command()
 @click.option("--jsonl", is_flag=True, help="one JSON line per lesson")
+@click.option("--due", is_flag=True, help="only lessons due for verification or to re-check, by owner, oldest first")
+@click.option(
+    "--within", default=DUE_SOON_DAYS, show_default=True, type=click.IntRange(0, 3650), help="with --due: days ahead of the verify-by date"
+)
+@click.option("--owner", help="with --due: only this account's lessons")
 @_filters_options
 @click.pass_obj
-def lessons(workspace: Workspace, jsonl: bool, **filter_values: str | None) -> None:
-    """List lessons."""
+def lessons(workspace: Workspace, jsonl: bool, due: bool, within: int, owner: str | None, **filter_values: str | None) -> None:
+    """List lessons, with their owner, verify-by date and state."""
     _require_knowledge_base(workspace)
+    from kb.lifecycle import LessonLifecycle, lesson_json
+
     filters = workspace.facets.canonical_filters(SearchFilters(**filter_values))
+    if due:
+        if not filters.is_empty():
+            raise click.UsageError("--due lists every due lesson; it takes no --kind, --outcome, --tag, --industry or --source")
+        found = LessonLifecycle(workspace.catalog, workspace.settings).queue(None, within_days=within, owner=owner, limit=-1)
+    else:
+        found = workspace.catalog.iter_lessons(filters)
     if jsonl:
-        for lesson in workspace.catalog.iter_lessons(filters):
-            record = {
-                "id": lesson.id,
-                "title": lesson.title,
-                "body": lesson.body,
-                "source": lesson.source,
-                "heading_path": list(lesson.heading_path),
-                "tags": lesson.tags,
-                "kind": lesson.kind,
-                **lesson.fields,
-            }
-            sys.stdout.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        for lesson in found:  # the review fields at the top level, as the eval's scripts read them
+            sys.stdout.write(json.dumps({**lesson_json(lesson), **lesson.fields}, ensure_ascii=False, default=str) + "\n")
         return
     from rich.table import Table
 
-    table = Table("id", "title", "source", "tags", box=None)
-    for lesson in workspace.catalog.iter_lessons(filters):
-        table.add_row(lesson.id, lesson.title, lesson.source, ", ".join(lesson.tags))
+    table = Table("id", "title", "source", "owner", "verify by", "state", box=None)
+    for lesson in found:
+        lifecycle = lesson.lifecycle
+        table.add_row(lesson.id, lesson.title, lesson.source, lifecycle.owner or "—", lifecycle.verify_by or "—", lifecycle.state)
     console.print(table)
+
+
+@cli.command()
+@click.argument("lesson_ids", nargs=-1, required=True)
+@click.option("--by", "by", metavar="NAME", help="the account that checked them (recorded as the verifier)")
+@click.pass_obj
+def verify(workspace: Workspace, lesson_ids: tuple[str, ...], by: str | None) -> None:
+    """Mark lessons verified today: in date for KB_VERIFY_DAYS more (`kb lessons --due` lists those due)."""
+    _require_knowledge_base(workspace)
+    from kb.lifecycle import LessonLifecycle
+
+    user = None
+    if by is not None:
+        user = _accounts(workspace).get_user(by)
+        if user is None:
+            raise BadFieldError("--by", f"no account named {by}", code="unknown_account")
+    lifecycle = LessonLifecycle(workspace.catalog, workspace.settings)
+    for lesson_id in lesson_ids:
+        lesson = lifecycle.verify(lesson_id, user)
+        console.print(f"verified {lesson.id} “{lesson.title}”: in date until {lesson.lifecycle.verify_by}", highlight=False)
 
 
 @cli.command()

@@ -16,6 +16,13 @@ ROLES = ("reader", "rep", "trainer", "admin")
 REQUIRED_REVIEW_FIELDS = ("outcome", "customer", "lessons")
 # The most lessons one search returns.
 MAX_K = 100
+# Where a lesson stands in its lifecycle (kb/lifecycle.py; README "Lesson lifecycle"). Derived from its dates, not stored.
+LessonState = Literal["unverified", "verified", "stale", "recheck", "archived"]
+LESSON_STATES: tuple[LessonState, ...] = ("unverified", "verified", "stale", "recheck", "archived")
+# A lesson is due for verification this many days before its verify-by date (the queue's default window).
+DUE_SOON_DAYS = 14
+# How long a lesson stays in date after it is written or verified, unless KB_VERIFY_DAYS says otherwise.
+VERIFY_DAYS = 180
 
 # Review front-matter fields that lessons inherit as filterable metadata.
 REVIEW_FIELDS = (
@@ -93,6 +100,53 @@ class Section:
 
 
 @dataclass
+class Lifecycle:
+    """Who answers for a lesson and until when it is trusted; dates are ISO (``verify_by`` a day, the others UTC times).
+
+    ``stale`` is derived when the catalog reads the lesson: its verify-by day has passed. ``recheck_of`` names a
+    newer lesson that says nearly the same, against which this one is to be checked.
+    """
+
+    owner: str | None = None  # an account name; None: nobody owns it (a CLI ingest)
+    verify_by: str | None = None
+    verified_at: str | None = None
+    verified_by: str | None = None
+    archived_at: str | None = None
+    recheck_of: str | None = None
+    stale: bool = False
+
+    @property
+    def state(self) -> LessonState:
+        if self.archived_at:
+            return "archived"
+        if self.stale:
+            return "stale"
+        if self.recheck_of:
+            return "recheck"
+        return "verified" if self.verified_at else "unverified"
+
+    def carried_to(self, fresh: "Lifecycle", *, changed: bool) -> "Lifecycle":
+        """This (stored) state for the same lesson ingested again: kept whole when its text is unchanged; else
+        still owned and archived as it was, but unverified again with ``fresh``'s verify-by date."""
+        if not changed:
+            return self
+        return Lifecycle(owner=self.owner, verify_by=fresh.verify_by, archived_at=self.archived_at)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "stale": self.stale,
+            "owner": self.owner,
+            "verify_by": self.verify_by,
+            "verified_at": self.verified_at,
+            "verified_by": self.verified_by,
+            "archived": self.archived_at is not None,
+            "archived_at": self.archived_at,
+            "recheck_of": self.recheck_of,
+        }
+
+
+@dataclass
 class Lesson:
     """One piece of experience: the unit that is tagged, searched, linked and curated."""
 
@@ -108,6 +162,7 @@ class Lesson:
     fields: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
     blocks: list[Block] = field(default_factory=list, repr=False, compare=False)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle, compare=False)
 
     @property
     def own_text(self) -> str:
@@ -203,6 +258,9 @@ class SearchResult:
     tags: list[str] = field(default_factory=list)
     similarity: float | None = None  # cosine of the best chunk to the query, when dense retrieval found it
     document: str = ""  # the document's title (its file name when it has none)
+    stale: bool = False  # past its verify-by date (ranked lower, still shown)
+    verify_by: str | None = None
+    owner: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -217,4 +275,7 @@ class SearchResult:
             "kind": self.kind,
             "outcome": self.outcome,
             "tags": self.tags,
+            "stale": self.stale,
+            "verify_by": self.verify_by,
+            "owner": self.owner,
         }

@@ -73,6 +73,12 @@ class NotFoundError(KbError):
     code = "not_found"
 
 
+class ForbiddenError(KbError):
+    """The account may not do this to this record (another person's lesson, a role too low)."""
+
+    code = "forbidden"
+
+
 class StoreError(KbError):
     """The data dir cannot be used as it is: written by another version, or a store is damaged."""
 

@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kb.defaults import default_file
+from kb.domain import VERIFY_DAYS
 from kb.errors import KbError
 
 # What a value must look like, for the pydantic errors whose own wording does not say it.
@@ -82,8 +83,18 @@ class Settings(BaseSettings):
     https: bool = Field(False, description="kb is reached over HTTPS (e.g. behind a TLS proxy): cookies get Secure")
     max_file_mb: int = Field(20, gt=0, description="largest file ingest reads; larger ones fail by name")
     max_upload_mb: int = Field(20, gt=0, description="largest file the web upload accepts")
+    verify_days: int = Field(
+        VERIFY_DAYS, gt=0, le=3650, description="a lesson's verify-by date is this many days after it is written or verified"
+    )
+    verify_days_review: int | None = Field(
+        None, gt=0, le=3650, description="the same for lessons of win/loss reviews (default: KB_VERIFY_DAYS)"
+    )
     host: str = Field("127.0.0.1", description="address kb serve binds")
     port: int = Field(8000, ge=1, le=65535, description="port kb serve listens on")
+
+    def verify_days_for(self, kind: str) -> int:
+        """Days a lesson of this kind stays in date after it is written or verified."""
+        return self.verify_days_review if kind == "review" and self.verify_days_review else self.verify_days
 
     @property
     def catalog_path(self) -> Path:

@@ -6,7 +6,7 @@ Layout of an export directory::
     users.yaml                      accounts with roles and password hashes (no tokens, no sessions)
     sets.yaml                       lesson sets with their order and notes
     documents/<id>/document.yaml    the document's metadata (reviews: every field and the author)
-    documents/<id>/lessons.yaml     its lessons with ids, titles, bodies, tags and fields
+    documents/<id>/lessons.yaml     its lessons with ids, titles, bodies, tags, fields and lifecycle (owner, dates)
     documents/<id>/source.<ext>     the source file as it was ingested (when it still existed)
 
 Chunks and vectors are derived data: import rebuilds them from the lessons.
@@ -17,19 +17,24 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ingest.chunking import chunk_lesson
-from kb.domain import KINDS, Chunk, Document, Lesson
+from kb.catalog import utc_today
+from kb.domain import KINDS, Chunk, Document, Lesson, Lifecycle
 from kb.errors import StoreError
+from kb.lifecycle import next_verify_by
 from kb.workspace import Workspace
 from kb.yaml_text import load_yaml
 
 FORMAT = 1
 MANIFEST = "kb-export.yaml"
+# What lessons.yaml keeps of each lesson's lifecycle (kb.domain.Lifecycle; ``stale`` is derived).
+LIFECYCLE_FIELDS = ("owner", "verify_by", "verified_at", "verified_by", "archived_at", "recheck_of")
 
 
 @dataclass
@@ -90,6 +95,7 @@ def export_knowledge_base(workspace: Workspace, target: Path) -> TransferSummary
                     "tags": lesson.tags,
                     "fields": lesson.fields,
                     "content_hash": lesson.content_hash,
+                    "lifecycle": {name: getattr(lesson.lifecycle, name) for name in LIFECYCLE_FIELDS},
                     "body": lesson.body,
                 }
                 for lesson in lessons
@@ -182,6 +188,7 @@ def _read_document(folder: Path, workspace: Workspace) -> tuple[tuple[Document, 
                 tags=[str(t) for t in _field(item, "tags", list, where, default=[])],
                 fields=_field(item, "fields", dict, where, default={}),
                 content_hash=_field(item, "content_hash", str, where, default=""),
+                lifecycle=_lifecycle(item, where, document, meta.get("author"), workspace),
             )
         )
     settings = workspace.settings
@@ -192,6 +199,23 @@ def _read_document(folder: Path, workspace: Workspace) -> tuple[tuple[Document, 
     ]
     author = meta.get("author")
     return (document, lessons, chunks, str(author) if author else None), meta
+
+
+def _lifecycle(item: dict, where: str, document: Document, author: Any, workspace: Workspace) -> Lifecycle:
+    """The lesson's exported lifecycle; an export made before kb had one gives the defaults of a lesson ingested on
+    the document's ingest day (owned by the review's author)."""
+    exported = _field(item, "lifecycle", dict, where, default=None)
+    if exported is None:
+        try:
+            written = date.fromisoformat(document.ingested_at[:10])
+        except ValueError:
+            written = utc_today()
+        return Lifecycle(owner=str(author) if author else None, verify_by=next_verify_by(workspace.settings, document.kind, written))
+    values = {name: exported.get(name) for name in LIFECYCLE_FIELDS}
+    for name, value in values.items():
+        if value is not None and not isinstance(value, (str, date)):
+            raise StoreError(f"{where}: lifecycle {name!r} must be text, not {type(value).__name__}")
+    return Lifecycle(**{name: None if value is None else str(value) for name, value in values.items()})
 
 
 def _restore_source(document: Document, meta: dict[str, Any], folder: Path, data_dir: Path) -> None:

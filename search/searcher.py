@@ -34,6 +34,9 @@ MIN_QUOTE_CHARS = 10
 # folding every candidate's text to look for the quote cost 15-30 ms a query at 100,000 chunks.
 QUOTE_CANDIDATES = 30
 QUOTE_BONUS = 1.0
+# A lesson past its verify-by date ranks below an equally good fresh one: its fused score is multiplied by this, so it
+# stays above fresh lessons that match less well by more than a tenth (docs/ARCHITECTURE.md). Archived lessons leave.
+STALE_PENALTY = 0.9
 
 
 class Results(list):
@@ -177,6 +180,7 @@ class Searcher:
         lesson_scores = {
             lid: chunk_scores[ids[0]] + self.weights.title * float(title_scores.get(lid, 0.0)) for lid, ids in best_chunks.items()
         }
+        lesson_scores = _lifecycle_scores(lesson_scores, self.catalog.lesson_states(list(lesson_scores)))
         ranked_lessons = sorted(lesson_scores, key=lambda lid: -lesson_scores[lid])[:k]
         picked = [(chunks[cid], lesson_scores[lid]) for lid in ranked_lessons for cid in best_chunks[lid][:per_lesson]]
         lessons = self.catalog.get_lessons(ranked_lessons)
@@ -197,6 +201,11 @@ class Searcher:
             results.append(result)
         results.weak = not results or (not quoting and self.calibration.weak(evidence.tops, evidence.off_domain))
         return results
+
+
+def _lifecycle_scores(scores: dict[str, float], states: dict[str, str]) -> dict[str, float]:
+    """The lessons' scores without the archived lessons, the stale ones' lowered by STALE_PENALTY."""
+    return {lid: score * STALE_PENALTY if states.get(lid) == "stale" else score for lid, score in scores.items() if states.get(lid) != "archived"}
 
 
 def _encode_and_score(encoder: Embedder, text: str, snapshot: Future[Signals], view: str | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -254,6 +263,9 @@ def _result(chunk: Chunk, text: str, lesson: Lesson, score: float, terms: list[s
         kind=lesson.kind,
         outcome=lesson.fields.get("outcome"),
         tags=lesson.tags,
+        stale=lesson.lifecycle.stale,
+        verify_by=lesson.lifecycle.verify_by,
+        owner=lesson.lifecycle.owner,
     )
 
 

@@ -225,7 +225,10 @@ def sign_in(page: Page, shot: Visits, name: str, password: str, role_label: str)
 
 
 def search(page: Page, query: str) -> None:
-    """Type a question into the search box of the current search page and submit it."""
+    """Type a question into the search box of the current search page and submit it (on a phone, with the menu
+    folded first, as its open list lies over the page)."""
+    if is_phone(page) and page.locator("header details.menu").get_attribute("open") is not None:
+        page.locator("header details.menu summary").click()
     box = page.locator("main").get_by_role("searchbox")
     box.fill(query)
     page.locator("main").get_by_role("button", name=re.compile(r"^(搜索|Search)$")).click()
@@ -591,3 +594,49 @@ def test_anonymous_submit_review_lands_on_login_and_returns_after_sign_in(deskto
     assert urlparse(page.url).path == "/reviews/new"
     expect(page.locator(".account .who")).to_have_text("rita · 销售")
     shot(page, "review-form-after-login")
+
+
+def test_trainer_makes_a_lesson_due_then_verifies_it_from_the_queue(page: Page, shot: Visits) -> None:
+    sign_in(page, shot, *TRAINER, role_label="培训师")
+    search(page, "如何在客户内部找到教练")
+    first = result_links(page).first
+    title, lesson_id = first.inner_text().strip(), lesson_id_of(first.get_attribute("href"))
+    first.click()
+    card = page.locator("section.lifecycle")
+    expect(card.get_by_role("heading", name="核实状态")).to_be_visible()
+    shot(page, "lesson-lifecycle")
+
+    # The trainer gives the lesson to the rep and a verify-by date in the past: it is out of date at once.
+    card.locator("details summary").click()
+    form = card.locator(f'form[action="/lessons/{lesson_id}/lifecycle"]')
+    form.locator('select[name="owner"]').select_option(REP[0])
+    form.locator('input[name="verify_by"]').fill("2000-01-01")
+    form.get_by_role("button", name="保存").click()
+    expect(page.locator("p.notice.stale")).to_contain_text("2000-01-01")
+    expect(card.locator(".badge.stale")).to_have_text("已过期")
+    shot(page, "lesson-stale")
+
+    # Search marks it, with its verify-by date and owner.
+    nav_link(page, "搜索").click()
+    search(page, "如何在客户内部找到教练")
+    marked = page.locator("article.result").filter(has=page.locator(f'a[href^="/lessons/{lesson_id}?"]'))
+    expect(marked.locator(".lifecycle")).to_contain_text(f"核实期限 2000-01-01 · 负责人 {REP[0]}")
+    shot(page, "search-stale")
+
+    # The queue lists it under its owner; its button verifies it in place and the queue comes back without it.
+    nav_link(page, "待核实").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("待核实的经验")
+    expect(page.get_by_role("heading", level=2, name=REP[0])).to_be_visible()
+    button = page.get_by_role("button", name=f"核实：{title}")
+    expect(button).to_be_visible()
+    shot(page, "verify-queue")
+    button.click()
+    assert urlparse(page.url).path == "/verify"
+    expect(page.get_by_role("button", name=f"核实：{title}")).to_have_count(0)
+    shot(page, "verify-done")
+
+    page.goto(f"/lessons/{lesson_id}")
+    expect(page.locator("section.lifecycle .badge.verified")).to_have_text("已核实")
+    page.goto("/insights")
+    expect(page.get_by_role("heading", name="可信度")).to_be_visible()
+    shot(page, "insights-trust")

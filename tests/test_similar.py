@@ -7,8 +7,10 @@ from conftest import CORPUS_DIR
 
 from ingest.reviews import DuplicateReviewError, submit_review
 from kb.accounts import Accounts
+from kb.lifecycle import LessonLifecycle
 from kb.settings import Settings
 from kb.workspace import Workspace
+from search.recheck import mark_restated
 from search.similar import SimilarLessons
 
 pytestmark = pytest.mark.slow
@@ -93,3 +95,37 @@ def test_learned_before_ranks_like_a_search_for_the_lessons_words(workspace):
         assert suggestions[0].lesson.id == searched[0], (text, titles)  # the search's best is the first suggestion
         assert all(s.passage for s in suggestions)
     assert not misses, misses
+
+
+# Review lessons that restate a stored lesson (title fragments of what must be marked), and lessons on a
+# neighbouring point that must mark nothing. Not the texts search/recheck.py's share was measured on.
+RESTATING = [
+    ("找教练要看三点：他在单位里说话有分量、能碰到决策信息、真心希望我们中标；光对我们客气的只是友好者", ("教练",)),
+    ("决策链不是组织架构图：架构图只说谁向谁汇报，决策链要说清这个项目里谁的意见算数，每次重要拜访后都要更新", ("决策链",)),
+]
+NEIGHBOURING = [
+    "客户内部培训做得好，上线后的使用率才会高，续约也更容易",
+    "投标文件要提前一天封装好，避免最后时刻出错",
+    "出差前把拜访路线排好，一天至少见三个客户",
+]
+
+
+def test_a_review_lesson_that_restates_an_older_one_sends_it_back_to_be_checked(workspace):
+    Accounts(workspace.catalog).add_user("tom", "rep", "tom-password-1")
+    texts = [text for text, _ in RESTATING] + NEIGHBOURING
+    document_id = submit_review(
+        {"outcome": "win", "customer": "华中某电力公司", "lessons": texts}, workspace.ingestor, workspace.settings.reviews_dir, author="tom"
+    )
+    marked = mark_restated(workspace.searcher, document_id)
+    lessons = workspace.catalog.lessons_of_document(document_id)
+    for lesson, (_, wanted) in zip(lessons, RESTATING):
+        older = [workspace.catalog.get_lesson(lid) for lid in marked.get(lesson.id, [])]
+        assert any(w in o.title for o in older for w in wanted), (lesson.title, [o.title for o in older])
+        assert all(o.document_id != document_id and o.lifecycle.recheck_of == lesson.id for o in older)
+        assert all(o.lifecycle.state == "recheck" for o in older)
+    assert not any(lesson.id in marked for lesson in lessons[len(RESTATING) :]), marked
+
+    # Verifying an older lesson settles it: no longer to re-check.
+    first = marked[lessons[0].id][0]
+    LessonLifecycle(workspace.catalog, workspace.settings).verify(first, None)
+    assert workspace.catalog.get_lesson(first).lifecycle.recheck_of is None

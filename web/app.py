@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from kb.errors import BadFieldError, BadFileError, KbError, ModelMismatchError, NotFoundError, Problem, StoreError
+from kb.errors import BadFieldError, BadFileError, ForbiddenError, KbError, ModelMismatchError, NotFoundError, Problem, StoreError
 from kb.settings import Settings
 from kb.workspace import Workspace
 from kb.writer_lock import Holder
@@ -107,6 +107,8 @@ def _status_for(exc: KbError) -> int:
         return 422
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, ForbiddenError):
+        return 403
     if isinstance(exc, BadFileError):
         return 400
     if isinstance(exc, ModelMismatchError):

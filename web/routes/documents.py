@@ -52,8 +52,9 @@ def limit_body(request: Request) -> None:
         raise HTTPException(status_code=413, detail=f"the upload is larger than {MAX_FILES} files of {request.app.state.settings.max_upload_mb} MB")
 
 
-async def _ingest_uploads(request: Request, workspace: Workspace) -> list[UploadResult]:
-    """Each uploaded file checked, stored and ingested in turn; one bad file does not stop the others."""
+async def _ingest_uploads(request: Request, workspace: Workspace, uploader: User) -> list[UploadResult]:
+    """Each uploaded file checked, stored and ingested in turn, its lessons owned by the uploader; one bad file does
+    not stop the others."""
     form = await request.form()
     uploads = [item for item in form.getlist(FILES_FIELD) if isinstance(item, UploadFile) and (item.filename or item.size)]
     if not uploads:
@@ -66,7 +67,13 @@ async def _ingest_uploads(request: Request, workspace: Workspace) -> list[Upload
         data = await upload.read(limit + 1)  # one byte more than allowed is enough to know it is too large
         results.append(
             await run_in_threadpool(
-                ingest_upload, workspace.ingestor, workspace.settings.uploads_dir, upload.filename or "", data, max_bytes=limit
+                ingest_upload,
+                workspace.ingestor,
+                workspace.settings.uploads_dir,
+                upload.filename or "",
+                data,
+                max_bytes=limit,
+                uploader=uploader.name,
             )
         )
     return results
@@ -83,8 +90,8 @@ def _status(results: list[UploadResult]) -> int:
 
 
 @router.post("/documents", dependencies=[Depends(limit_body)], include_in_schema=False)
-async def upload_page(request: Request, workspace: WorkspaceDep, _: User = Depends(require("trainer"))):
-    results = await _ingest_uploads(request, workspace)
+async def upload_page(request: Request, workspace: WorkspaceDep, user: User = Depends(require("trainer"))):
+    results = await _ingest_uploads(request, workspace, user)
     return _page(request, workspace.catalog, results=results, status_code=_status(results))
 
 
@@ -95,9 +102,10 @@ async def upload_page(request: Request, workspace: WorkspaceDep, _: User = Depen
     tags=["documents"],
     responses={413: {"description": "every file was over a size limit (upload size, or a .docx that inflates too far)"}},
 )
-async def api_upload(request: Request, workspace: WorkspaceDep, _: User = Depends(require("trainer"))):
-    """Upload files (multipart field ``files``, trainer role): ``{"files": [{"name", "status", "lessons", "error"}]}``."""
-    results = await _ingest_uploads(request, workspace)
+async def api_upload(request: Request, workspace: WorkspaceDep, user: User = Depends(require("trainer"))):
+    """Upload files (multipart field ``files``, trainer role): ``{"files": [{"name", "status", "lessons", "error"}]}``.
+    The uploader owns the new lessons."""
+    results = await _ingest_uploads(request, workspace, user)
     return JSONResponse({"files": [result.to_json() for result in results]}, status_code=_status(results))
 
 

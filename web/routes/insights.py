@@ -34,12 +34,14 @@ def _numbers(catalog: Catalog) -> dict[str, Any]:
         "queries_by_month": insights.queries_by_month(),
         "frequent_queries": [asdict(stat) for stat in insights.frequent_queries(TOP_QUERIES)],
         "gaps": [asdict(stat) for stat in insights.gaps(TOP_QUERIES)],
+        "trust": insights.trust(),
     }
 
 
 @router.get("/api/insights", dependencies=[Depends(can_read)], tags=["insights"])
 def api_insights(catalog: CatalogDep):
-    """Counts by kind, outcome, industry, tag and month; the most frequent queries and the knowledge gaps."""
+    """Counts by kind, outcome, industry, tag and month; the most frequent queries and the knowledge gaps; ``trust``:
+    the share of lessons in search that are verified and in date, and of logged searches whose top result was stale."""
     return _numbers(catalog)
 
 

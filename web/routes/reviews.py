@@ -29,6 +29,7 @@ from kb.accounts import User
 from kb.domain import OUTCOMES, REQUIRED_REVIEW_FIELDS, Document
 from kb.errors import NotFoundError, Problem
 from kb.sources import document_labels
+from search.recheck import mark_restated
 from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
 from web.deps import get_workspace
@@ -193,6 +194,7 @@ def create_review(request: Request, user: User = Depends(require("rep")), values
         return _render_form(request, values=values, errors=exc.errors, status_code=422)
     except DuplicateReviewError as exc:
         return _render_form(request, values=values, duplicate_of=exc.document_id, status_code=409)
+    mark_restated(get_workspace(request).searcher, document_id)
     return RedirectResponse(f"/reviews/{document_id}?submitted=1", status_code=303)
 
 
@@ -233,6 +235,7 @@ def save_review(
         update_review(values, get_workspace(request).ingestor, path)
     except ReviewValidationError as exc:
         return _render_form(request, values=values, errors=exc.errors, document=document, status_code=422)
+    mark_restated(get_workspace(request).searcher, document_id)
     return RedirectResponse(f"/reviews/{document_id}?saved=1", status_code=303)
 
 
@@ -261,6 +264,7 @@ def api_create_review(
         document_id = submit_review(payload, get_workspace(request).ingestor, settings.reviews_dir, author=user.name)
     except DuplicateReviewError as exc:
         return _duplicate_json(exc)
+    mark_restated(get_workspace(request).searcher, document_id)
     document = _review_document(request, document_id)
     body = {"document_id": document.id, "title": document.title, "lessons": _lessons_json(_similar_lessons(request, document.id))}
     return JSONResponse(body, status_code=201)
@@ -282,4 +286,5 @@ def api_update_review(
     """Replace a review's fields (author or admin); unchanged lessons keep their ids."""
     document = _review_document(request, document_id)
     update_review(payload, get_workspace(request).ingestor, _editable_path(request, user, document))
+    mark_restated(get_workspace(request).searcher, document_id)
     return _review_json(request, _review_document(request, document_id))

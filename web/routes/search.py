@@ -50,7 +50,7 @@ def search_filters(
 
 def _log(catalog: Catalog, query: str, results: list[SearchResult], weak: bool) -> None:
     top = results[0].similarity if results else None
-    Insights(catalog).log_query(query, len(results), top, weak=weak)
+    Insights(catalog).log_query(query, len(results), top, weak=weak, top_stale=results[0].stale if results else None)
 
 
 @router.get("/api/search", dependencies=[Depends(can_read)], tags=["search"])
@@ -122,7 +122,7 @@ def search_page(
         if not found:
             context["suggested_tags"] = [tag.id for tag in tags_mentioned(tags, q)][:SUGGESTED_TAGS]
     elif not filters.is_empty():
-        lessons = list(islice(workspace.catalog.iter_lessons(filters), start, end + 1))
+        lessons = list(islice(workspace.catalog.iter_lessons(filters, archived=False), start, end + 1))
         context["lessons"], more = lessons[:PAGE_SIZE], len(lessons) > PAGE_SIZE
         context["lesson_sources"] = {lesson.id: sources.get(lesson.document_id, lesson.source) for lesson in lessons}
     if not context["results"] and not context["lessons"] and not context["suggested_tags"]:
