@@ -367,6 +367,37 @@ _I23_LESSON_LIFECYCLE = f"""
         ALTER TABLE query_log ADD COLUMN top_stale INTEGER;
 """
 
+# The gap queue (README "Gap queue"): searches search called weak, grouped by meaning into gaps a trainer assigns,
+# answers (with a lesson, or because search now finds one) or dismisses. A gap's questions are its distinct wordings,
+# by folded key, each with the vector it was grouped by (float32, the engine's own dimension) and how often it was asked.
+_I23_GAP_QUEUE = """
+        CREATE TABLE gaps (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'answered', 'dismissed')),
+            assignee_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            answer_lesson_id TEXT,
+            answered_how TEXT CHECK (answered_how IN ('lesson', 'search')),
+            closed_by_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            closed_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX gaps_status ON gaps(status, id);
+        CREATE TABLE gap_questions (
+            id INTEGER PRIMARY KEY,
+            gap_id INTEGER NOT NULL REFERENCES gaps(id) ON DELETE CASCADE,
+            question TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,
+            vector BLOB NOT NULL,
+            asked INTEGER NOT NULL DEFAULT 1,
+            weak INTEGER NOT NULL DEFAULT 1,
+            first_asked TEXT NOT NULL,
+            last_asked TEXT NOT NULL,
+            last_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL
+        );
+        CREATE INDEX gap_questions_gap ON gap_questions(gap_id);
+        ALTER TABLE query_log ADD COLUMN gap_id INTEGER REFERENCES gaps(id) ON DELETE SET NULL;
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -386,6 +417,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("i12_value_counts", _I12_VALUE_COUNTS),
     ("i12_covering_filter_indexes", _I12_COVERING_FILTER_INDEXES),
     ("i23_lesson_lifecycle", _I23_LESSON_LIFECYCLE),
+    ("i23_gap_queue", _I23_GAP_QUEUE),
 ]
 
 

@@ -130,6 +130,7 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding:
         with _progress("indexing for search") as progress:
             progress.add_task("", total=None)
             workspace.searcher.signals.save_current()
+        _recheck_gaps(workspace)
     for result in report.files:
         if result.warnings:
             first = result.warnings[0]
@@ -151,6 +152,20 @@ def ingest(workspace: Workspace, paths: tuple[Path, ...], prune: bool, encoding:
     )
     if report.failed:
         sys.exit(1)
+
+
+def _recheck_gaps(workspace: Workspace) -> None:
+    """The base changed: the open knowledge gaps' questions are searched again (those it now answers close)."""
+    from kb.gaps import GapQueue
+
+    queue = GapQueue(workspace.catalog)
+    if not queue.open_questions(1) and not queue.ungrouped_weak_queries(1):
+        return
+    with _progress("checking open knowledge gaps") as progress:
+        progress.add_task("", total=None)
+        recheck = workspace.recheck_gaps()
+    if recheck.answered:
+        console.print(f"{len(recheck.answered)} knowledge gaps now answered by search", highlight=False)
 
 
 @cli.command("import-reviews")
@@ -263,6 +278,30 @@ def _print_results(query: str, results: list[SearchResult]) -> None:
         if result.stale:
             console.print(Text(f"   stale: verify by {result.verify_by} · owner {result.owner or 'nobody'}", style="yellow"))
         console.print()
+
+
+@cli.command()
+@click.option("--jsonl", is_flag=True, help="one JSON line per gap")
+@click.option("--status", type=click.Choice(["open", "answered", "dismissed", "all"]), default="open", show_default=True)
+@click.option("--recheck", is_flag=True, help="first search the open gaps' questions again (and group weak searches not yet in a gap)")
+@click.pass_obj
+def gaps(workspace: Workspace, jsonl: bool, status: str, recheck: bool) -> None:
+    """The knowledge gap queue: weak searches grouped by meaning, most asked first."""
+    from kb.gaps import GapQueue
+
+    if recheck:
+        _recheck_gaps(workspace)
+    found = GapQueue(workspace.catalog).list(None if status == "all" else status, limit=-1)  # type: ignore[arg-type]
+    if jsonl:
+        for gap in found:
+            sys.stdout.write(json.dumps(gap.to_json(askers=True), ensure_ascii=False) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("id", "asked", "question", "state", "assignee", "last asked", box=None)
+    for gap in found:
+        table.add_row(str(gap.id), str(gap.count), gap.questions[0].question, gap.status, gap.assignee or "—", gap.last_asked[:10])
+    console.print(table)
 
 
 @cli.command()

@@ -26,13 +26,20 @@ class Insights:
         return self.catalog.db
 
     def log_query(
-        self, query: str, result_count: int, top_score: float | None, *, weak: bool = False, top_stale: bool | None = None
+        self,
+        query: str,
+        result_count: int,
+        top_score: float | None,
+        *,
+        weak: bool = False,
+        top_stale: bool | None = None,
+        gap_id: int | None = None,
     ) -> None:
         """Record a search; ``weak`` is search's verdict that no result really matched, ``top_stale`` whether the
-        first result was past its verify-by date (None: no result)."""
+        first result was past its verify-by date (None: no result), ``gap_id`` the gap a weak search was counted in."""
         self.db.execute(
-            "INSERT INTO query_log (query, result_count, top_score, weak, top_stale, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (query.strip(), result_count, top_score, int(weak), None if top_stale is None else int(top_stale), utc_now()),
+            "INSERT INTO query_log (query, result_count, top_score, weak, top_stale, gap_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (query.strip(), result_count, top_score, int(weak), None if top_stale is None else int(top_stale), gap_id, utc_now()),
         )
 
     def trust(self, due_within_days: int = DUE_SOON_DAYS) -> dict[str, int | float | None]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # chromadb and the engines load only in the commands that use
     from kb.vector_sync import VectorSync
     from ingest.pipeline import Ingestor
     from ingest.tagging import Facets
+    from search.gap_check import Recheck
     from search.searcher import Searcher
 
 
@@ -134,6 +135,13 @@ class Workspace:
             saved_index=self.settings.search_index_dir,
             domain=DomainCheck.load(self.settings.domain_path, topics, self.embedder),
         )
+
+    def recheck_gaps(self) -> "Recheck":
+        """Search the gap queue's open questions again, now that the base has changed (search/gap_check.py)."""
+        from kb.gaps import GapQueue
+        from search.gap_check import refresh_gaps
+
+        return refresh_gaps(GapQueue(self.catalog), self.searcher)
 
     def close(self) -> None:
         if "lock" in self.__dict__:

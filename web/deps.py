@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 
 from kb.accounts import Accounts
 from kb.catalog import Catalog
@@ -31,6 +31,11 @@ def get_accounts(request: Request) -> Accounts:
 
 def get_lesson_sets(request: Request) -> LessonSets:
     return LessonSets(get_catalog(request))
+
+
+def recheck_gaps_after(request: Request, background: BackgroundTasks) -> None:
+    """For a route that adds lessons: once it has answered, search the open knowledge gaps again (kb/gaps.py)."""
+    background.add_task(get_workspace(request).recheck_gaps)
 
 
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]

@@ -17,7 +17,7 @@ from kb.errors import BadFieldError
 from kb.workspace import Workspace
 from kb.sources import document_labels
 from web.auth import can_read, require
-from web.deps import CatalogDep, WorkspaceDep
+from web.deps import CatalogDep, WorkspaceDep, recheck_gaps_after
 from web.templating import render
 
 router = APIRouter()
@@ -89,7 +89,7 @@ def _status(results: list[UploadResult]) -> int:
     return 413 if all(result.problem in SIZE_PROBLEMS for result in results) else 200
 
 
-@router.post("/documents", dependencies=[Depends(limit_body)], include_in_schema=False)
+@router.post("/documents", dependencies=[Depends(limit_body), Depends(recheck_gaps_after)], include_in_schema=False)
 async def upload_page(request: Request, workspace: WorkspaceDep, user: User = Depends(require("trainer"))):
     results = await _ingest_uploads(request, workspace, user)
     return _page(request, workspace.catalog, results=results, status_code=_status(results))
@@ -97,7 +97,7 @@ async def upload_page(request: Request, workspace: WorkspaceDep, user: User = De
 
 @router.post(
     "/api/documents",
-    dependencies=[Depends(limit_body)],
+    dependencies=[Depends(limit_body), Depends(recheck_gaps_after)],
     openapi_extra=_MULTIPART_BODY,
     tags=["documents"],
     responses={413: {"description": "every file was over a size limit (upload size, or a .docx that inflates too far)"}},

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from kb.catalog import Catalog
+from kb.gaps import GapQueue
 from kb.insights import Insights
 from web.auth import can_read
 from web.deps import CatalogDep, WorkspaceDep
@@ -35,13 +36,15 @@ def _numbers(catalog: Catalog) -> dict[str, Any]:
         "frequent_queries": [asdict(stat) for stat in insights.frequent_queries(TOP_QUERIES)],
         "gaps": [asdict(stat) for stat in insights.gaps(TOP_QUERIES)],
         "trust": insights.trust(),
+        "gap_queue": GapQueue(catalog).counts(),
     }
 
 
 @router.get("/api/insights", dependencies=[Depends(can_read)], tags=["insights"])
 def api_insights(catalog: CatalogDep):
     """Counts by kind, outcome, industry, tag and month; the most frequent queries and the knowledge gaps; ``trust``:
-    the share of lessons in search that are verified and in date, and of logged searches whose top result was stale."""
+    the share of lessons in search that are verified and in date, and of logged searches whose top result was stale;
+    ``gap_queue``: how many gaps of weak searches are open, answered and dismissed."""
     return _numbers(catalog)
 
 

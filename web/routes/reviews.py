@@ -32,7 +32,7 @@ from kb.sources import document_labels
 from search.recheck import mark_restated
 from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
-from web.deps import get_workspace
+from web.deps import get_workspace, recheck_gaps_after
 from web.i18n import field_error, language
 from web.taxonomy import tag_labels
 from web.templating import render
@@ -183,7 +183,7 @@ def new_review_page(request: Request, user: User = Depends(require("rep"))):
     return _render_form(request, values={name: "" for name in FORM_FIELDS})
 
 
-@router.post("/reviews")
+@router.post("/reviews", dependencies=[Depends(recheck_gaps_after)])
 def create_review(request: Request, user: User = Depends(require("rep")), values: dict[str, str] = Depends(review_form)):
     settings = request.app.state.settings
     try:
@@ -225,7 +225,7 @@ def edit_review_page(request: Request, document_id: str, user: User = Depends(re
     return _render_form(request, values=_form_values(read_review(path)), document=document)
 
 
-@router.post("/reviews/{document_id}/edit")
+@router.post("/reviews/{document_id}/edit", dependencies=[Depends(recheck_gaps_after)])
 def save_review(
     request: Request, document_id: str, user: User = Depends(require("rep")), values: dict[str, str] = Depends(review_form)
 ):
@@ -251,7 +251,7 @@ _REVIEW_EXAMPLE = {
 }
 
 
-@router.post("/api/reviews", status_code=201)
+@router.post("/api/reviews", status_code=201, dependencies=[Depends(recheck_gaps_after)])
 def api_create_review(
     request: Request,
     payload: dict[str, Any] = Body(..., examples=[_REVIEW_EXAMPLE]),
@@ -276,7 +276,7 @@ def api_get_review(request: Request, document_id: str):
     return _review_json(request, _review_document(request, document_id))
 
 
-@router.put("/api/reviews/{document_id}")
+@router.put("/api/reviews/{document_id}", dependencies=[Depends(recheck_gaps_after)])
 def api_update_review(
     request: Request,
     document_id: str,

@@ -8,14 +8,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 
 from ingest.tagging import tags_mentioned
-from kb.catalog import Catalog
-from kb.domain import KINDS, OUTCOMES, SearchFilters, SearchResult
+from kb.domain import KINDS, OUTCOMES, SearchFilters
 from kb.errors import BadFieldError
+from kb.gaps import GapQueue
 from kb.insights import Insights
+from kb.workspace import Workspace
 from kb.sources import document_labels
 from search.query import MAX_QUERY_CHARS
-from search.searcher import MAX_K
-from web.auth import can_read
+from search.gap_check import note_search
+from search.searcher import MAX_K, Results
+from web.auth import can_read, current_user
 from web.deps import WorkspaceDep
 from web.i18n import language, translate
 from web.taxonomy import tag_label, taxonomy
@@ -48,13 +50,23 @@ def search_filters(
     return workspace.facets.canonical_filters(filters)
 
 
-def _log(catalog: Catalog, query: str, results: list[SearchResult], weak: bool) -> None:
-    top = results[0].similarity if results else None
-    Insights(catalog).log_query(query, len(results), top, weak=weak, top_stale=results[0].stale if results else None)
+def _log(request: Request, workspace: Workspace, query: str, results: Results, shown: int) -> None:
+    """Log the search (``shown``: how many results the reader got) and feed it to the gap queue."""
+    gap_id = note_search(GapQueue(workspace.catalog), workspace.searcher, query, results, current_user(request))
+    top = results[0] if results else None
+    Insights(workspace.catalog).log_query(
+        query,
+        min(len(results), shown),
+        top.similarity if top else None,
+        weak=results.weak,
+        top_stale=top.stale if top else None,
+        gap_id=gap_id,
+    )
 
 
 @router.get("/api/search", dependencies=[Depends(can_read)], tags=["search"])
 def api_search(
+    request: Request,
     workspace: WorkspaceDep,
     q: str = Query(..., description=f"the question, at most {MAX_QUERY_CHARS} characters"),
     k: int = Query(10, ge=1, le=MAX_K, description="number of lessons"),
@@ -62,7 +74,7 @@ def api_search(
 ):
     """Best lessons for ``q``: ``{"results": [...]}``, each item as one result line of `kb search --jsonl`."""
     results = workspace.searcher.search(q, k=k, filters=filters)
-    _log(workspace.catalog, q, results, results.weak)
+    _log(request, workspace, q, results, k)
     return {"weak": results.weak, "results": [result.to_json() for result in results]}
 
 
@@ -113,7 +125,7 @@ def search_page(
         found = list(response)
         context["weak"] = response.weak  # even the best answers are weak: they are shown as the nearest lessons
         if page == 1:  # later pages repeat a question already logged; the count is what the first page shows
-            _log(workspace.catalog, q, found[:PAGE_SIZE], response.weak)
+            _log(request, workspace, q, response, PAGE_SIZE)
         context["results"], context["total"] = found[start:end], len(found)
         # Weak answers are shown as the nearest lessons on one page, not as pages of confident results.
         more = len(found) > end and not context["weak"]
