@@ -181,6 +181,15 @@ def _review_drafts(root: Section, document_title: str) -> _Drafts:
     return drafts
 
 
+def learned_items(lessons: list[Lesson]) -> list[Lesson]:
+    """A review's lessons that are items of its lessons-learned list, in the order the review lists them."""
+    return [
+        lesson
+        for lesson in sorted(lessons, key=lambda lesson: lesson.ordinal)
+        if lesson.kind == "review" and len(lesson.heading_path) >= 2 and _LESSONS_LEARNED.match(lesson.heading_path[-2].strip())
+    ]
+
+
 def _items(blocks: list[Block]) -> list[list[Block]]:
     """Split a lessons-learned section into items: list items, or else paragraphs."""
     if any(isinstance(b, Paragraph) and b.list_item for b in blocks):

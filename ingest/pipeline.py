@@ -20,14 +20,15 @@ import numpy as np
 from ingest.boilerplate import drop_shared_paragraphs, qualify_recurring_titles, source_of
 from ingest.chunking import chunk_lesson
 from ingest.cleaning import clean_blocks, clean_inline
-from ingest.lessons import derive_title, extract_lessons
+from ingest.lessons import derive_title, extract_lessons, learned_items
 from ingest.loaders import SUPPORTED_SUFFIXES, load_document, unsupported_type
 from ingest.structure import block_text, build_sections, ends_sentence, iter_sections
 from ingest.tagging import Tagger
 from kb.catalog import Catalog, utc_now
+from kb.drivers import parse_drivers
 from kb.domain import REVIEW_FIELDS, Chunk, Document, LoadedDocument, Lesson, Paragraph, Section
 from kb.embedding import CacheEntry, CachedEmbedder, fingerprint
-from kb.errors import BadFileError, KbError
+from kb.errors import BadFieldError, BadFileError, KbError
 from kb.lifecycle import fresh_lifecycle
 from kb.settings import Settings
 from kb.validation import front_matter_fields
@@ -104,7 +105,13 @@ class Ingestor:
     """
 
     def __init__(
-        self, settings: Settings, catalog: Catalog, vectors: VectorSync, tagger: Tagger, views: Sequence[CachedEmbedder] = ()
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        vectors: VectorSync,
+        tagger: Tagger,
+        views: Sequence[CachedEmbedder] = (),
+        drivers: Tagger | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -112,6 +119,12 @@ class Ingestor:
         self.embedder = vectors.embedder
         self.tagger = tagger
         self.views = list(views)
+        self.drivers = drivers
+
+    @property
+    def driver_ids(self) -> list[str] | None:
+        """The win/loss drivers a review may name; None when this ingestor has no driver taxonomy (any id then)."""
+        return [driver.id for driver in self.drivers.tags] if self.drivers is not None else None
 
     def embed_chunks(self, chunks: list[Chunk], unstored: list[CacheEntry] | None = None) -> np.ndarray:
         """Dense vectors of the chunks; the extra views' vectors are cached for search."""
@@ -227,6 +240,11 @@ class Ingestor:
         )
         if not extracted.lessons:
             raise BadFileError(path, "no lesson text found")
+        if kind == "review":
+            try:
+                parse_drivers(loaded.front_matter.get("drivers"), len(learned_items(extracted.lessons)), known=None, name="front matter drivers")
+            except BadFieldError as exc:
+                raise BadFileError(path, str(exc)) from None
         if kind == "playbook":
             qualify_recurring_titles(extracted.lessons, self.catalog, source, doc_id, title or "")
         metadata = {**{k: v for k, v in loaded.front_matter.items()}, **cleaned.metadata}
@@ -262,7 +280,7 @@ class Ingestor:
         transaction, which starts only once the embedding is done (a server's review never waits for it)."""
         unstored: list[CacheEntry] = []
         vectors = self.embed_chunks(chunks, unstored)
-        self._tag(lessons, chunks, vectors)
+        self._tag(document, lessons, chunks, vectors)
         self.catalog.replace_document(
             document, lessons, chunks, paragraphs, review_author=self._review_author(document), embeddings=unstored
         )
@@ -278,16 +296,36 @@ class Ingestor:
             return None
         return str(author)
 
-    def _tag(self, lessons: list[Lesson], chunks: list[Chunk], vectors: np.ndarray) -> None:
-        """Tag each lesson from its text and the mean of its chunk vectors."""
+    def _tag(self, document: Document, lessons: list[Lesson], chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Tag each lesson from its text and the mean of its chunk vectors; give a review's lessons their drivers."""
         rows: dict[str, list[int]] = {}
         for i, chunk in enumerate(chunks):
             rows.setdefault(chunk.lesson_id, []).append(i)
+        means: dict[str, np.ndarray] = {}
         for lesson in lessons:
             lesson.fields = self.tagger.facets.canonical_fields(lesson.fields)
             if lesson.id in rows:
                 mean = vectors[rows[lesson.id]].mean(axis=0)
-                lesson.tags = self.tagger.tag(lesson, mean / (np.linalg.norm(mean) or 1.0))
+                means[lesson.id] = mean / (np.linalg.norm(mean) or 1.0)
+                lesson.tags = self.tagger.tag(lesson, means[lesson.id])
+        if document.kind == "review":
+            self._assign_drivers(document, lessons, means)
+
+    def _assign_drivers(self, document: Document, lessons: list[Lesson], means: dict[str, np.ndarray]) -> None:
+        """The drivers the review's front matter confirms for each lessons-learned item, else suggested ones."""
+        items = learned_items(lessons)
+        try:
+            confirmed = parse_drivers(document.metadata.get("drivers"), len(items), known=None, name="front matter drivers")
+        except BadFieldError:
+            confirmed = None  # prepare() refuses such a file; one stored before drivers existed is suggested anew
+        for index, lesson in enumerate(items):
+            chosen = confirmed[index] if confirmed else None
+            if chosen is not None:
+                lesson.drivers, lesson.drivers_confirmed = chosen, True
+            elif self.drivers is not None and lesson.id in means:
+                lesson.drivers, lesson.drivers_confirmed = self.drivers.tag(lesson, means[lesson.id]), False
+            else:
+                lesson.drivers, lesson.drivers_confirmed = [], False
 
     def reindex(self, on_progress: Callable[[str, int, int], None] | None = None) -> int:
         """Rebuild the lexical index, tags (current taxonomy) and vectors (configured model) from the catalog.
@@ -300,9 +338,10 @@ class Ingestor:
         for done, document in enumerate(documents, start=1):
             lessons = self.catalog.lessons_of_document(document.id)
             chunks = self.catalog.chunks_of_lessons([lesson.id for lesson in lessons])
-            self._tag(lessons, chunks, self.embed_chunks(chunks))
+            self._tag(document, lessons, chunks, self.embed_chunks(chunks))
             for lesson in lessons:
                 self.catalog.set_lesson_tags(lesson.id, lesson.tags)
+            self.catalog.set_lesson_drivers(lessons)
             if on_progress:
                 on_progress("embed", done, len(documents))
         return self.vectors.rebuild(lambda done, total: on_progress and on_progress("index", done, total))

@@ -12,12 +12,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from kb.domain import OUTCOMES
+from kb.drivers import parse_drivers
 from kb.errors import BadFieldError, BadFileError, KbError, Problem
 from kb.textnorm import compact
 from kb.validation import currency_code, finite_number, iso_date, valid_unicode
@@ -62,6 +63,8 @@ class ReviewInput:
     what_worked: str = ""
     what_went_wrong: str = ""
     next_actions: str = ""
+    # One entry per lesson: the win/loss driver ids the rep confirmed, None where kb should suggest them.
+    drivers: list[list[str] | None] | None = None
 
 
 def _text(value: Any) -> str:
@@ -90,8 +93,9 @@ def _too_long(limit: int) -> Problem:
     return Problem("too_long", f"must be at most {limit} characters", {"n": limit})
 
 
-def validate_review(data: dict[str, Any]) -> ReviewInput:
-    """Check a submitted review; every problem is reported at once, by field."""
+def validate_review(data: dict[str, Any], driver_ids: Collection[str] | None = None) -> ReviewInput:
+    """Check a submitted review; every problem is reported at once, by field. ``driver_ids`` are the drivers a
+    review may name (the taxonomy's)."""
     errors: dict[str, Problem] = {}
     outcome = _text(data.get("outcome")).lower()
     if outcome not in OUTCOMES:
@@ -124,8 +128,10 @@ def validate_review(data: dict[str, Any]) -> ReviewInput:
         errors["competitors"] = Problem("too_many_competitors", f"at most {MAX_COMPETITORS} competitors", {"n": MAX_COMPETITORS})
     elif any(len(c) > SHORT_FIELD_CHARS for c in competitors):
         errors["competitors"] = _too_long(SHORT_FIELD_CHARS)
+    drivers = _checked(errors, "drivers", lambda name, value: parse_drivers(value, len(lessons), driver_ids, name), data.get("drivers"))
     for name in ReviewInput.__dataclass_fields__:
-        _checked(errors, name, valid_unicode, data.get(name))
+        if name != "drivers":
+            _checked(errors, name, valid_unicode, data.get(name))
     if errors:
         raise ReviewValidationError(errors)
     return ReviewInput(
@@ -134,6 +140,7 @@ def validate_review(data: dict[str, Any]) -> ReviewInput:
         lessons=lessons,
         deal_size=deal_size,
         competitors=competitors,
+        drivers=drivers if drivers and any(entry is not None for entry in drivers) else None,
         **short,
         **long,
     )
@@ -161,6 +168,7 @@ def review_markdown(review: ReviewInput, *, author: str, today: date | None = No
         "stage": review.stage or None,
         "date": review.close_date or (today or date.today()).isoformat(),
         "author": author,
+        "drivers": review.drivers,
     }
     front = {k: v for k, v in front.items() if v is not None}
     parts = ["---", yaml.safe_dump(front, allow_unicode=True, sort_keys=False).strip(), "---", "", f"# {front['title']}", ""]
@@ -248,6 +256,7 @@ def read_review(path: Path) -> dict[str, Any]:
         "what_worked": fields.get("what_worked", ""),
         "what_went_wrong": fields.get("what_went_wrong", ""),
         "next_actions": fields.get("next_actions", ""),
+        "drivers": front.get("drivers"),
         "author": _text(front.get("author")),
     }
     if data["outcome"] in OUTCOMES and data["customer"]:
@@ -302,7 +311,7 @@ def submit_review(data: dict[str, Any], ingestor: "Ingestor", reviews_dir: Path,
     returns, the review's lessons are in the catalog, the lexical index and the vectors.
     Raises DuplicateReviewError when the author already submitted the same review.
     """
-    review = validate_review(data)
+    review = validate_review(data, ingestor.driver_ids)
     with _write_lock:
         duplicate = find_duplicate(review, ingestor.catalog, author)
         if duplicate:
@@ -320,15 +329,38 @@ def update_review(data: dict[str, Any], ingestor: "Ingestor", path: Path) -> Non
 
     The front matter keeps its original author; lessons whose text did not change keep their ids.
     """
-    review = validate_review(data)
+    review = validate_review(data, ingestor.driver_ids)
     with _write_lock:
         previous = path.read_bytes()
-        author = read_review(path).get("author") or ""
+        stored = read_review(path)
+        author = stored.get("author") or ""
+        if "drivers" not in data:
+            review.drivers = carried_drivers(stored, review.lessons)
         rewrite_review(review, path, author=author)
         result = ingestor.ingest_file(path)
         if result.status == "failed":
             path.write_bytes(previous)
             raise BadFileError(path.name, result.error or "the review could not be ingested")
+
+
+def confirm_drivers(drivers: Any, ingestor: "Ingestor", path: Path) -> None:
+    """The rep confirms the drivers of each lesson (one entry per lesson, in order): written to the file, re-ingested."""
+    stored = read_review(path)
+    stored.pop("author", None)
+    update_review({**stored, "drivers": drivers}, ingestor, path)
+
+
+def carried_drivers(stored: dict[str, Any], lessons: list[str]) -> list[list[str] | None] | None:
+    """The confirmed drivers of the stored review, kept for each lesson whose text is unchanged (in any position)."""
+    try:
+        confirmed = parse_drivers(stored.get("drivers"), len(stored.get("lessons") or []), known=None)
+    except BadFieldError:
+        return None
+    if not confirmed:
+        return None
+    by_text = {compact(text): entry for text, entry in zip(stored["lessons"], confirmed) if entry is not None}
+    carried = [by_text.get(compact(lesson)) for lesson in lessons]
+    return carried if any(entry is not None for entry in carried) else None
 
 
 def editable_review_path(document_path: str, reviews_dir: Path) -> Path | None:

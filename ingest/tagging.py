@@ -38,12 +38,13 @@ class Tag:
         return f"{self.name} {self.name_en}：{self.description} {'、'.join(self.keywords)}"
 
 
-def load_taxonomy(path: Path) -> list[Tag]:
+def load_taxonomy(path: Path, section: str = "tags") -> list[Tag]:
+    """The entries of one section of the taxonomy file: its topic ``tags``, or the win/loss ``drivers``."""
     data = read_yaml_file(path, "the taxonomy")
     tags = []
-    for index, entry in enumerate(data.get("tags") or []):
+    for index, entry in enumerate(data.get(section) or []):
         if not isinstance(entry, dict) or not entry.get("id") or not entry.get("name"):
-            raise BadFileError(path, f"tag #{index + 1} needs an id and a name")
+            raise BadFileError(path, f"{section} #{index + 1} needs an id and a name")
         tags.append(
             Tag(
                 id=str(entry["id"]),
@@ -117,8 +118,9 @@ class Facets:
 
 
 class Tagger:
-    def __init__(self, tags: list[Tag], embedder: CachedEmbedder, facets: Facets | None = None) -> None:
+    def __init__(self, tags: list[Tag], embedder: CachedEmbedder, facets: Facets | None = None, *, max_tags: int = MAX_TAGS) -> None:
         self.tags = tags
+        self.max_tags = max_tags
         self.facets = facets or Facets({})
         self.vectors = np.stack([embedder.embed_query_cached(t.profile) for t in tags]) if tags else np.zeros((0, embedder.dim))
         self._keywords = [[fold(k) for k in t.keywords + (t.name,)] for t in tags]
@@ -136,7 +138,7 @@ class Tagger:
             score = min(hits, MAX_KEYWORD_POINTS) + SIMILARITY_SCALE * (float(similarity) - baseline)
             if score >= MIN_SCORE:
                 scored.append((score, tag.id))
-        return [tag_id for _, tag_id in sorted(scored, reverse=True)[:MAX_TAGS]]
+        return [tag_id for _, tag_id in sorted(scored, reverse=True)[: self.max_tags]]
 
 
 def tags_mentioned(tags: list[Tag], text: str) -> list[Tag]:

@@ -398,6 +398,17 @@ _I23_GAP_QUEUE = """
         ALTER TABLE query_log ADD COLUMN gap_id INTEGER REFERENCES gaps(id) ON DELETE SET NULL;
 """
 
+# Win/loss drivers (README "Win/loss drivers"): one row per lesson of a review's lessons-learned list, with the drivers
+# (ids of the taxonomy's ``drivers``, a JSON list, possibly empty) the rep confirmed or, unconfirmed, kb suggested at
+# ingest. Reviews ingested before this migration get their suggestions on the next ingest of the file or `kb reindex`.
+_I23_REVIEW_DRIVERS = """
+        CREATE TABLE lesson_drivers (
+            lesson_id TEXT PRIMARY KEY REFERENCES lessons(id) ON DELETE CASCADE,
+            drivers TEXT NOT NULL DEFAULT '[]',
+            confirmed INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+"""
+
 # Named, ordered schema changes; each runs once, in one transaction, and is recorded.
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_core", _M001_CORE),
@@ -418,6 +429,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("i12_covering_filter_indexes", _I12_COVERING_FILTER_INDEXES),
     ("i23_lesson_lifecycle", _I23_LESSON_LIFECYCLE),
     ("i23_gap_queue", _I23_GAP_QUEUE),
+    ("i23_review_drivers", _I23_REVIEW_DRIVERS),
 ]
 
 
@@ -678,6 +690,10 @@ class Catalog:
         self.db.executemany(
             "INSERT INTO lesson_tags (lesson_id, tag) VALUES (?, ?)",
             [(lesson.id, tag) for lesson in lessons for tag in dict.fromkeys(lesson.tags)],
+        )
+        self.db.executemany(
+            "INSERT INTO lesson_drivers (lesson_id, drivers, confirmed) VALUES (?, ?, ?)",
+            [_driver_row(lesson) for lesson in lessons if lesson.drivers is not None],
         )
         self.db.executemany(
             "INSERT INTO chunks (rowid, id, lesson_id, ordinal, text, context, tokens) "
@@ -1064,6 +1080,15 @@ class Catalog:
         params = [filters.tag, *params] if filters.tag else params
         return {row[0] for row in self.db.execute(f"SELECT l.id FROM lessons l {tagged} {documents} WHERE {where}", params)}
 
+    def set_lesson_drivers(self, lessons: Sequence[Lesson]) -> None:
+        """Store the win/loss drivers of review lessons again (after `kb reindex` suggested them anew)."""
+        with self.transaction():
+            self.db.executemany(
+                "INSERT INTO lesson_drivers (lesson_id, drivers, confirmed) VALUES (?, ?, ?) ON CONFLICT(lesson_id) "
+                "DO UPDATE SET drivers = excluded.drivers, confirmed = excluded.confirmed",
+                [_driver_row(lesson) for lesson in lessons if lesson.drivers is not None],
+            )
+
     def set_lesson_tags(self, lesson_id: str, tags: Sequence[str]) -> None:
         with self.transaction():
             self.db.execute("DELETE FROM lesson_tags WHERE lesson_id = ?", (lesson_id,))
@@ -1427,3 +1452,7 @@ def _vector_work(row: sqlite3.Row) -> VectorWork:
         industry=row["industry"],
         tags=sorted(row["tag_list"].split("\x1f")) if row["tag_list"] else [],
     )
+
+
+def _driver_row(lesson: Lesson) -> tuple[str, str, int]:
+    return (lesson.id, json.dumps(lesson.drivers or [], ensure_ascii=False), int(lesson.drivers_confirmed))

@@ -162,6 +162,10 @@ class Lesson:
     fields: dict[str, Any] = field(default_factory=dict)
     content_hash: str = ""
     blocks: list[Block] = field(default_factory=list, repr=False, compare=False)
+    # Win/loss drivers of a lesson of a review's lessons-learned list (kb/drivers.py): confirmed by the rep, or
+    # suggested at ingest; None for every other lesson.
+    drivers: list[str] | None = field(default=None, compare=False)
+    drivers_confirmed: bool = field(default=False, compare=False)
     lifecycle: Lifecycle = field(default_factory=Lifecycle, compare=False)
 
     @property

@@ -111,9 +111,11 @@ class Workspace:
     def ingestor(self) -> "Ingestor":
         from ingest.pipeline import Ingestor
         from ingest.tagging import Tagger, load_taxonomy
+        from kb.drivers import SUGGESTED_PER_LESSON
 
         tagger = Tagger(load_taxonomy(self.settings.taxonomy_path), self.embedder, self.facets)
-        return Ingestor(self.settings, self.catalog, self.vectors, tagger, self.views)
+        drivers = Tagger(load_taxonomy(self.settings.taxonomy_path, "drivers"), self.embedder, max_tags=SUGGESTED_PER_LESSON)
+        return Ingestor(self.settings, self.catalog, self.vectors, tagger, self.views, drivers=drivers)
 
     @cached_property
     def searcher(self) -> "Searcher":

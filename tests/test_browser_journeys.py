@@ -678,3 +678,57 @@ def test_trainer_works_a_gap_asked_in_two_scripts_and_english(page: Page, shot: 
     # Back in the queue it has left the open gaps; reopened, it is there for the next journey.
     page.get_by_role("button", name=re.compile("^重新打开缺口")).click()
     expect(page.locator(".badge.gap-open").first).to_have_text("待处理")
+
+
+def test_rep_confirms_drivers_and_a_manager_reads_them_down_to_the_reviews(page: Page, shot: Visits) -> None:
+    customer = f"华东某股份制银行{variant(page)}"
+    sign_in(page, shot, *REP, role_label="销售")
+    nav_link(page, "提交复盘").click()
+    page.get_by_role("radio", name="丢单").check()
+    page.locator('input[name="customer"]').fill(customer)
+    page.locator('textarea[name="lessons"]').fill("对手报价比我们低了三成，客户最后选了最便宜的方案\n直到招标公告出来才第一次见到客户的决策者")
+    page.locator("details.optional > summary").click()
+    page.locator('input[name="industry"]').fill("金融")
+    page.locator("main").get_by_role("button", name="提交复盘").first.click()
+    expect(page.locator("main").get_by_role("status")).to_contain_text("复盘已提交")
+
+    # kb suggests drivers for each lesson; the rep adds one and confirms them with a plain form.
+    confirm = page.locator("#drivers")
+    expect(confirm.get_by_role("heading", name="确认驱动因素")).to_be_visible()
+    expect(confirm.locator("fieldset")).to_have_count(2)
+    expect(confirm.locator("fieldset").nth(0).get_by_role("checkbox", name="价格与商务条件")).to_be_checked()
+    confirm.locator("fieldset").nth(0).get_by_role("checkbox", name="竞争对手").check()
+    shot(page, "review-drivers")
+    confirm.get_by_role("button", name="确认").click()
+    expect(page.locator("main").get_by_role("status")).to_contain_text("驱动因素已确认")
+    expect(page.locator("ol.review-lessons > li").nth(0).locator(".drivers-line")).to_contain_text("竞争对手")
+
+    # A manager reads the drivers from the insights page: the chart, the table, the too-few marks.
+    nav_link(page, "洞察").click()
+    page.get_by_role("link", name="查看各驱动因素在赢单和丢单中的占比").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("赢单与丢单驱动因素")
+    expect(page.locator("svg.chart.paired")).to_be_visible()
+    price = page.locator("table.drivers tbody tr").filter(has=page.get_by_role("link", name="价格与商务条件", exact=True))
+    expect(price).to_have_count(1)
+    expect(page.locator("table.drivers")).to_contain_text("样本太少")
+    shot(page, "drivers")
+
+    # Filtered to finance, the lost count of "price" leads to the reviews behind it, quoted, and on to this review.
+    page.locator('select[name="industry"]').select_option("finance")
+    page.get_by_role("button", name="筛选").click()
+    assert parse_qs(urlparse(page.url).query)["industry"] == ["finance"]
+    price = page.locator("table.drivers tbody tr").filter(has=page.get_by_role("link", name="价格与商务条件", exact=True))
+    price.locator("td").nth(1).get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("价格与商务条件")
+    quotes = page.locator("ol.driver-quotes > li")
+    expect(quotes.filter(has_text="对手报价比我们低了三成")).not_to_have_count(0)
+    shot(page, "driver-reviews")
+    page.locator("ol.driver-quotes").get_by_role("link", name=f"{customer}丢单复盘").first.click()
+    expect(page.locator("dl.facts")).to_contain_text(customer)
+
+    # The same report in English.
+    page.goto("/insights/drivers?industry=finance")
+    account(page).locator("a.lang").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Win/loss drivers")
+    expect(page.get_by_role("link", name="Export CSV")).to_have_attribute("href", "/api/insights/drivers.csv?industry=finance")
+    shot(page, "drivers-en")

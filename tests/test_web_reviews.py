@@ -422,7 +422,7 @@ def test_api_submits_a_review_and_answers_with_lessons_and_similar_ones(app):
     assert body["title"] == "某城商行二期丢单复盘"
     assert len(body["lessons"]) == 2
     for lesson in body["lessons"]:
-        assert set(lesson) == {"lesson_id", "title", "similar"}
+        assert set(lesson) == {"lesson_id", "title", "similar", "drivers", "drivers_confirmed"}
         keys = {"lesson_id", "title", "source_title", "outcome", "score", "shared_terms", "passage", "also_in"}
         assert lesson["similar"] and all(set(s) == keys for s in lesson["similar"])
     similar_titles = [s["title"] for s in body["lessons"][1]["similar"]]

@@ -81,10 +81,10 @@ def create_app(settings: Settings) -> FastAPI:
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 
-    from web.routes import admin, docs, documents, gaps, insights, lessons, login, reviews, search, sets
+    from web.routes import admin, docs, documents, drivers, gaps, insights, lessons, login, reviews, search, sets
 
     app.mount(docs.ASSETS_URL, StaticFiles(directory=str(docs.ASSETS_DIR)), name="static-docs")
-    for module in (login, search, lessons, reviews, sets, documents, insights, gaps, admin, docs):
+    for module in (login, search, lessons, reviews, sets, documents, insights, drivers, gaps, admin, docs):
         app.include_router(module.router)
     return app
 

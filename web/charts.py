@@ -88,3 +88,36 @@ def column_chart(items: Sequence[tuple[str, int]], title: str, *, width: int = 4
     parts.append(f'<line x1="0" y1="{baseline}" x2="{width}" y2="{baseline}" stroke="#dfe3ea"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def paired_bar_chart(
+    items: Sequence[tuple[str, int, int]], title: str, *, left: str, right: str, width: int = 520, bar_height: int = 18, gap: int = 8
+) -> Markup:
+    """Two bars per category from a shared axis: ``left`` values grow leftwards (won deals), ``right`` ones rightwards."""
+    items = [(str(label), int(a), int(b)) for label, a, b in items]
+    label_px = min(MAX_LABEL_PX, max((text_width(label) for label, _, _ in items), default=0)) + 8
+    value_px = max((text_width(str(v)) for _, a, b in items for v in (a, b)), default=0) + 6
+    half = max((width - label_px) / 2 - value_px, 10)
+    axis = label_px + value_px + half
+    top = max((max(a, b) for _, a, b in items), default=0) or 1
+    header = FONT_PX + 8
+    height = header + max(len(items) * (bar_height + gap) + gap, bar_height)
+    summary = [(f"{label} {left}/{right}", f"{a}/{b}") for label, a, b in items]
+    parts = [_open(title, width, height, "paired", summary)]
+    parts.append(f'<text x="{axis - 6:g}" y="{FONT_PX}" text-anchor="end">{escape(left)}</text>')
+    parts.append(f'<text x="{axis + 6:g}" y="{FONT_PX}">{escape(right)}</text>')
+    for row, (label, a, b) in enumerate(items):
+        y = header + gap + row * (bar_height + gap)
+        middle = y + bar_height / 2
+        left_px, right_px = half * a / top, half * b / top
+        parts.append(
+            f"<g><title>{escape(label)}: {escape(left)} {a}, {escape(right)} {b}</title>"
+            f'<text x="{label_px - 8:g}" y="{middle:g}" text-anchor="end" dominant-baseline="central">{escape(fit(label, label_px - 8))}</text>'
+            f'<rect class="bar won" x="{axis - left_px:.1f}" y="{y}" width="{left_px:.1f}" height="{bar_height}" rx="3" fill="{COLUMN_COLOR}"/>'
+            f'<text class="value" x="{axis - left_px - 4:.1f}" y="{middle:g}" text-anchor="end" dominant-baseline="central">{a}</text>'
+            f'<rect class="bar lost" x="{axis:.1f}" y="{y}" width="{right_px:.1f}" height="{bar_height}" rx="3" fill="{BAR_COLOR}"/>'
+            f'<text class="value" x="{axis + right_px + 4:.1f}" y="{middle:g}" dominant-baseline="central">{b}</text></g>'
+        )
+    parts.append(f'<line x1="{axis:g}" y1="{header}" x2="{axis:g}" y2="{height}" stroke="#dfe3ea"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

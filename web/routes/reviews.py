@@ -13,13 +13,16 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.reviews import (
     LONG_FIELD_CHARS,
+    MAX_LESSONS,
     DuplicateReviewError,
     SHORT_FIELD_CHARS,
     ReviewInput,
     ReviewValidationError,
+    confirm_drivers,
     editable_review_path,
     read_review,
     submit_review,
@@ -27,6 +30,7 @@ from ingest.reviews import (
 )
 from kb.accounts import User
 from kb.domain import OUTCOMES, REQUIRED_REVIEW_FIELDS, Document
+from kb.drivers import Drivers, ReviewLesson
 from kb.errors import NotFoundError, Problem
 from kb.sources import document_labels
 from search.recheck import mark_restated
@@ -34,13 +38,13 @@ from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
 from web.deps import get_workspace, recheck_gaps_after
 from web.i18n import field_error, language
-from web.taxonomy import tag_labels
+from web.taxonomy import tag_label, tag_labels, taxonomy
 from web.templating import render
 
 router = APIRouter()
 
-# The form has one field per ReviewInput field, in the same order.
-FORM_FIELDS = tuple(field.name for field in dataclass_fields(ReviewInput))
+# The form has one field per ReviewInput field, in the same order; drivers are confirmed on the review's page.
+FORM_FIELDS = tuple(field.name for field in dataclass_fields(ReviewInput) if field.name != "drivers")
 CURRENCIES = ("CNY", "USD", "EUR", "HKD", "JPY", "GBP")
 SIMILAR_PER_LESSON = 3
 
@@ -113,11 +117,21 @@ def _similar_lessons(request: Request, document_id: str) -> list[dict[str, Any]]
     ]
 
 
-def _lessons_json(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {"lesson_id": entry["lesson"].id, "title": entry["lesson"].title, "similar": [s.to_json() for s in entry["similar"]]}
-        for entry in entries
-    ]
+def _review_drivers(request: Request, document_id: str) -> dict[str, ReviewLesson]:
+    """Lesson id → its win/loss drivers, for the lessons of the review's lessons-learned list."""
+    return Drivers(get_workspace(request).catalog, [d.id for d in taxonomy(request, "drivers")]).of_document(document_id)
+
+
+def _lessons_json(request: Request, document_id: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    drivers = _review_drivers(request, document_id)
+    lessons = []
+    for entry in entries:
+        lesson = entry["lesson"]
+        item = {"lesson_id": lesson.id, "title": lesson.title, "similar": [s.to_json() for s in entry["similar"]]}
+        if lesson.id in drivers:
+            item |= {"drivers": list(drivers[lesson.id].drivers), "drivers_confirmed": drivers[lesson.id].confirmed}
+        lessons.append(item)
+    return lessons
 
 
 def _duplicate_json(exc: DuplicateReviewError) -> JSONResponse:
@@ -134,7 +148,7 @@ def _review_json(request: Request, document: Document) -> dict[str, Any]:
         "title": document.title,
         "author": fields.pop("author", "") or None,
         "review": fields,
-        "lessons": _lessons_json(_similar_lessons(request, document.id)),
+        "lessons": _lessons_json(request, document.id, _similar_lessons(request, document.id)),
     }
 
 
@@ -199,7 +213,7 @@ def create_review(request: Request, user: User = Depends(require("rep")), values
 
 
 @router.get("/reviews/{document_id}", dependencies=[Depends(can_read)])
-def review_page(request: Request, document_id: str, submitted: bool = False, saved: bool = False):
+def review_page(request: Request, document_id: str, submitted: bool = False, saved: bool = False, drivers_saved: bool = False):
     document = _review_document(request, document_id)
     fields = _stored_fields(request, document)
     facets = get_workspace(request).facets
@@ -212,8 +226,12 @@ def review_page(request: Request, document_id: str, submitted: bool = False, sav
         "sources": document_labels(get_workspace(request).catalog.list_documents()),
         "can_edit": _may_edit(request, current_user(request), document),
         "tag_names": tag_labels(request, language(request)),
+        "drivers": _review_drivers(request, document.id),
+        "driver_choices": [(d.id, tag_label(d, language(request))) for d in taxonomy(request, "drivers")],
+        "driver_names": tag_labels(request, language(request), "drivers"),
         "submitted": submitted,
         "saved": saved,
+        "drivers_saved": drivers_saved,
     }
     return render(request, "review.html", context)
 
@@ -237,6 +255,24 @@ def save_review(
         return _render_form(request, values=values, errors=exc.errors, document=document, status_code=422)
     mark_restated(get_workspace(request).searcher, document_id)
     return RedirectResponse(f"/reviews/{document_id}?saved=1", status_code=303)
+
+
+async def driver_form(request: Request) -> dict[str, list[str]]:
+    """The checked drivers of a submitted form: ``drivers-<n>`` per lesson (n counts the lessons from 0)."""
+    form = await request.form()
+    return {key: [str(value) for value in form.getlist(key)] for key in form.keys() if key.startswith("drivers-")}
+
+
+@router.post("/reviews/{document_id}/drivers")
+def save_review_drivers(
+    request: Request, document_id: str, user: User = Depends(require("rep")), checked: dict[str, list[str]] = Depends(driver_form)
+):
+    """The rep confirms the drivers of each lesson; a lesson left without a checked box has none."""
+    document = _review_document(request, document_id)
+    path = _editable_path(request, user, document)
+    count = len(read_review(path)["lessons"])
+    confirm_drivers([checked.get(f"drivers-{index}", []) for index in range(count)], get_workspace(request).ingestor, path)
+    return RedirectResponse(f"/reviews/{document_id}?drivers_saved=1#drivers", status_code=303)
 
 
 # --- API ------------------------------------------------------------------------------------
@@ -266,7 +302,8 @@ def api_create_review(
         return _duplicate_json(exc)
     mark_restated(get_workspace(request).searcher, document_id)
     document = _review_document(request, document_id)
-    body = {"document_id": document.id, "title": document.title, "lessons": _lessons_json(_similar_lessons(request, document.id))}
+    lessons = _lessons_json(request, document.id, _similar_lessons(request, document.id))
+    body = {"document_id": document.id, "title": document.title, "lessons": lessons}
     return JSONResponse(body, status_code=201)
 
 
@@ -287,4 +324,19 @@ def api_update_review(
     document = _review_document(request, document_id)
     update_review(payload, get_workspace(request).ingestor, _editable_path(request, user, document))
     mark_restated(get_workspace(request).searcher, document_id)
+    return _review_json(request, _review_document(request, document_id))
+
+
+class DriverConfirmation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    drivers: list[list[str] | None] = Field(
+        ..., max_length=MAX_LESSONS, description="one entry per lesson of the review, in order: driver ids (the taxonomy's), or null to keep kb's suggestion"
+    )
+
+
+@router.put("/api/reviews/{document_id}/drivers")
+def api_confirm_drivers(request: Request, document_id: str, body: DriverConfirmation = Body(...), user: User = Depends(require("rep"))):
+    """The rep (the review's author, or an admin) confirms the win/loss drivers of each lesson."""
+    document = _review_document(request, document_id)
+    confirm_drivers(body.drivers, get_workspace(request).ingestor, _editable_path(request, user, document))
     return _review_json(request, _review_document(request, document_id))
