@@ -305,6 +305,38 @@ def gaps(workspace: Workspace, jsonl: bool, status: str, recheck: bool) -> None:
 
 
 @cli.command()
+@click.option("--jsonl", is_flag=True, help="one JSON line per driver, with its reviews and quotes")
+@click.option("--industry", help="an industry of the taxonomy, by any of its names")
+@click.option("--competitor", help="any part of a competitor's name")
+@click.option("--size", type=click.Choice(["small", "medium", "large"]), help="deal-size band: < 1M, 1M–10M, ≥ 10M")
+@click.option("--quarter", help="close quarter, e.g. 2026-Q1")
+@click.pass_obj
+def drivers(workspace: Workspace, jsonl: bool, industry: str | None, competitor: str | None, size: str | None, quarter: str | None) -> None:
+    """Win/loss drivers across reviews: won and lost reviews per driver (README "Win/loss drivers")."""
+    from dataclasses import asdict
+
+    from ingest.tagging import load_taxonomy
+    from kb.drivers import DriverFilters, Drivers
+
+    taxonomy = load_taxonomy(workspace.settings.taxonomy_path, "drivers")
+    filters = DriverFilters(workspace.facets.canonical("industry", industry), competitor, size, quarter)
+    report = Drivers(workspace.catalog, [driver.id for driver in taxonomy]).report(filters)
+    if jsonl:
+        for count in report.drivers:
+            sys.stdout.write(json.dumps(asdict(count), ensure_ascii=False) + "\n")
+        return
+    from rich.table import Table
+
+    names = {driver.id: driver.name for driver in taxonomy}
+    table = Table("driver", "won", "lost", "other", "share of wins", "share of losses", "win rate", box=None)
+    for count in report.drivers:
+        shares = [f"{value:.0%}" if value is not None else "—" for value in (count.share_of_wins, count.share_of_losses, count.win_rate)]
+        table.add_row(names.get(count.id, count.id), str(count.won), str(count.lost), str(count.other), *shares[:2], "too few to tell" if count.too_few else shares[2])
+    console.print(f"{report.reviews} reviews: {report.won} won, {report.lost} lost, {report.other} other", highlight=False)
+    console.print(table)
+
+
+@cli.command()
 @click.option("--jsonl", is_flag=True, help="one JSON line per lesson")
 @click.option("--due", is_flag=True, help="only lessons due for verification or to re-check, by owner, oldest first")
 @click.option(

@@ -7,6 +7,7 @@ drivers in an industry corpus/ has none (education), so that the filtered counts
 from __future__ import annotations
 
 import csv
+import json
 import io
 import sqlite3
 from collections import Counter
@@ -257,3 +258,12 @@ def test_an_untouched_filter_form_means_no_filter(client, submitted):
     blank = client.get("/api/insights/drivers", params={"industry": "", "competitor": "", "size": "", "quarter": ""})
     assert blank.status_code == 200 and blank.json()["filters"] == {}
     assert blank.json()["reviews"] == report(client)["reviews"]
+
+
+def test_kb_drivers_prints_the_same_counts(client, root, submitted):
+    result = CliRunner().invoke(cli, ["--data-dir", str(root / "data"), "drivers", "--industry", "教育", "--jsonl"])
+    assert result.exit_code == 0, result.output
+    printed = {row["id"]: (row["won"], row["lost"]) for row in map(json.loads, result.stdout.splitlines())}
+    assert printed == {d["id"]: (d["won"], d["lost"]) for d in report(client, industry="education")["drivers"]}
+    table = CliRunner().invoke(cli, ["--data-dir", str(root / "data"), "drivers"])
+    assert table.exit_code == 0 and "价格与商务条件" in table.output
