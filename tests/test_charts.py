@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 from markupsafe import Markup
 
-from web.charts import bar_chart, column_chart, fit, text_width
+from web.charts import bar_chart, column_chart, fit, paired_bar_chart, text_width
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -87,3 +87,15 @@ def test_empty_charts_are_still_valid_svg():
         root = parse(chart)
         assert root.get("role") == "img"
         assert list(root.iter(f"{SVG}rect")) == []
+
+
+def test_paired_bars_grow_from_one_axis_in_proportion_and_are_described():
+    root = parse(paired_bar_chart([("价格 <&>", 4, 2), ("关系", 0, 8)], "驱动因素", left="赢单", right="丢单"))
+    assert root.find(f"{SVG}desc").text == "价格 <&> 赢单/丢单: 4/2; 关系 赢单/丢单: 0/8"
+    won = [rect for rect in root.iter(f"{SVG}rect") if "won" in rect.get("class")]
+    lost = [rect for rect in root.iter(f"{SVG}rect") if "lost" in rect.get("class")]
+    axis = float(lost[0].get("x"))
+    assert all(abs(float(r.get("x")) + float(r.get("width")) - axis) < 0.2 for r in won)  # won bars end at the axis
+    assert all(float(r.get("x")) == axis for r in lost)  # lost bars start there
+    assert abs(float(won[0].get("width")) - float(lost[1].get("width")) / 2) < 0.2 and float(won[1].get("width")) == 0
+    assert max(float(r.get("x")) + float(r.get("width")) for r in lost) <= float(root.get("width"))
