@@ -50,7 +50,7 @@ def parse_drivers(value: Any, lesson_count: int, known: Collection[str] | None, 
             parsed.append(None)
             continue
         if isinstance(entry, str):
-            entry = [part for part in entry.replace("，", ",").split(",")]
+            entry = entry.replace("，", ",").split(",")
         if not isinstance(entry, list) or not all(isinstance(item, str) for item in entry):
             raise BadFieldError(name, "each entry must be a list of driver ids", code="drivers_shape", n=lesson_count)
         ids = list(dict.fromkeys(item.strip() for item in entry if item.strip()))
@@ -107,7 +107,6 @@ class Review:
     industry: str | None
     competitors: list[str]
     deal_size: float | None
-    currency: str | None
     quarter: str | None
     lessons: list[ReviewLesson] = field(default_factory=list)
 
@@ -181,15 +180,18 @@ def _share(part: int, whole: int) -> float | None:
 class Drivers:
     """The reviews of a catalog with the drivers of their lessons, and the report across them."""
 
-    def __init__(self, catalog: Catalog, driver_ids: Sequence[str]) -> None:
+    def __init__(self, catalog: Catalog, driver_ids: Sequence[str] = ()) -> None:
         self.catalog = catalog
-        self.driver_ids = list(driver_ids)
+        self.driver_ids = list(driver_ids)  # the taxonomy's, in its order: every one is reported, named or not
 
-    def reviews(self) -> list[Review]:
+    def reviews(self, document_id: str | None = None) -> list[Review]:
+        """Every review with its lessons' drivers, or only the review ``document_id``."""
+        one = "AND d.id = ?" if document_id else ""
         rows = self.catalog.db.execute(
             "SELECT d.id AS review_id, d.title AS review_title, d.metadata, l.id AS lesson_id, l.title, l.body, l.industry, "
             "x.drivers, x.confirmed FROM documents d JOIN lessons l ON l.document_id = d.id "
-            "JOIN lesson_drivers x ON x.lesson_id = l.id WHERE d.kind = 'review' ORDER BY d.id, l.ordinal"
+            f"JOIN lesson_drivers x ON x.lesson_id = l.id WHERE d.kind = 'review' {one} ORDER BY d.id, l.ordinal",
+            (document_id,) if document_id else (),
         ).fetchall()
         reviews: dict[str, Review] = {}
         for row in rows:
@@ -205,7 +207,6 @@ class Drivers:
                     industry=row["industry"],
                     competitors=[str(c) for c in competitors] if isinstance(competitors, list) else [str(competitors)],
                     deal_size=deal_size if isinstance(deal_size, (int, float)) else None,
-                    currency=meta.get("currency"),
                     quarter=quarter_of(meta.get("date")),
                 )
             review.lessons.append(
@@ -215,8 +216,7 @@ class Drivers:
 
     def of_document(self, document_id: str) -> dict[str, ReviewLesson]:
         """Lesson id → its drivers, for the lessons of one review."""
-        review = next((r for r in self.reviews() if r.id == document_id), None)
-        return {lesson.lesson_id: lesson for lesson in review.lessons} if review else {}
+        return {lesson.lesson_id: lesson for review in self.reviews(document_id) for lesson in review.lessons}
 
     def report(self, filters: DriverFilters = DriverFilters(), *, outcome: str | None = None) -> DriverReport:
         """Counts per driver over the reviews that pass ``filters``; ``outcome`` keeps only reviews of that bucket

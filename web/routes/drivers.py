@@ -12,13 +12,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from ingest.tagging import Tag
+
 from kb.drivers import MIN_REVIEWS, SIZE_BANDS, DriverCount, DriverFilters, DriverReport, Drivers, Quote
 from kb.errors import NotFoundError
 from web.auth import can_read
 from web.charts import paired_bar_chart
 from web.deps import WorkspaceDep
 from web.i18n import language, translate
-from web.taxonomy import tag_label, taxonomy
+from web.taxonomy import tag_labels, taxonomy
 from web.templating import render
 
 router = APIRouter()
@@ -43,15 +45,21 @@ def driver_filters(
 
 
 def _report(request: Request, workspace: WorkspaceDep, filters: DriverFilters, outcome: str | None = None) -> DriverReport:
-    return Drivers(workspace.catalog, [driver.id for driver in taxonomy(request, "drivers")]).report(filters, outcome=outcome)
+    return Drivers(workspace.catalog, list(_taxonomy(request))).report(filters, outcome=outcome)
 
 
 def _quote_json(quote: Quote) -> dict[str, Any]:
     return {**asdict(quote), "review_url": f"/reviews/{quote.review_id}", "lesson_url": f"/lessons/{quote.lesson_id}"}
 
 
-def _driver_json(count: DriverCount, names: dict[str, tuple[str, str]]) -> dict[str, Any]:
-    name, name_en = names.get(count.id, (count.id, count.id))
+def _taxonomy(request: Request) -> dict[str, Tag]:
+    """Driver id → its taxonomy entry."""
+    return {driver.id: driver for driver in taxonomy(request, "drivers")}
+
+
+def _driver_json(count: DriverCount, names: dict[str, Tag]) -> dict[str, Any]:
+    driver = names.get(count.id)
+    name, name_en = (driver.name, driver.name_en or driver.name) if driver else (count.id, count.id)
     body = asdict(count)
     body["reviews"] = {bucket: [{"id": rid, "url": f"/reviews/{rid}"} for rid in ids] for bucket, ids in count.reviews.items()}
     body["quotes"] = [_quote_json(q) for q in count.quotes]
@@ -59,7 +67,7 @@ def _driver_json(count: DriverCount, names: dict[str, tuple[str, str]]) -> dict[
 
 
 def _report_json(request: Request, report: DriverReport) -> dict[str, Any]:
-    names = {driver.id: (driver.name, driver.name_en or driver.name) for driver in taxonomy(request, "drivers")}
+    names = _taxonomy(request)
     return {
         "filters": report.filters.params(),
         "min_reviews": MIN_REVIEWS,
@@ -95,7 +103,7 @@ def api_drivers(request: Request, workspace: WorkspaceDep, filters: DriverFilter
 def api_drivers_csv(request: Request, workspace: WorkspaceDep, filters: DriverFilters = Depends(driver_filters)):
     """The driver counts as CSV (UTF-8 with a byte-order mark, so that spreadsheet programs read the Chinese names)."""
     report = _report(request, workspace, filters)
-    names = {driver.id: driver for driver in taxonomy(request, "drivers")}
+    names = _taxonomy(request)
     quarters = sorted({quarter for count in report.drivers for quarter in count.by_quarter})
     out = io.StringIO()
     writer = csv.writer(out)
@@ -130,8 +138,7 @@ def api_driver(
 ):
     """One driver with every review behind its numbers and all their quotes."""
     report = _report(request, workspace, filters, outcome)
-    names = {driver.id: (driver.name, driver.name_en or driver.name) for driver in taxonomy(request, "drivers")}
-    return _driver_json(_one(report, driver_id), names)
+    return _driver_json(_one(report, driver_id), _taxonomy(request))
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -146,7 +153,7 @@ def _link(path: str, filters: DriverFilters, **extra: str | None) -> str:
 def drivers_page(request: Request, workspace: WorkspaceDep, filters: DriverFilters = Depends(driver_filters)):
     lang = language(request)
     report = _report(request, workspace, filters)
-    labels = {driver.id: tag_label(driver, lang) for driver in taxonomy(request, "drivers")}
+    labels = tag_labels(request, lang, "drivers")
     chart = paired_bar_chart(
         [(labels.get(c.id, c.id), c.won, c.lost) for c in report.drivers],
         translate("drivers.chart", lang),
@@ -183,7 +190,7 @@ def driver_page(
     lang = language(request)
     report = _report(request, workspace, filters, outcome)
     count = _one(report, driver_id)
-    labels = {driver.id: tag_label(driver, lang) for driver in taxonomy(request, "drivers")}
+    labels = tag_labels(request, lang, "drivers")
     return render(
         request,
         "driver.html",

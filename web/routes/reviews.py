@@ -38,7 +38,7 @@ from search.similar import SimilarLessons
 from web.auth import can_read, current_user, require
 from web.deps import get_workspace, recheck_gaps_after
 from web.i18n import field_error, language
-from web.taxonomy import tag_label, tag_labels, taxonomy
+from web.taxonomy import tag_labels
 from web.templating import render
 
 router = APIRouter()
@@ -119,7 +119,7 @@ def _similar_lessons(request: Request, document_id: str) -> list[dict[str, Any]]
 
 def _review_drivers(request: Request, document_id: str) -> dict[str, ReviewLesson]:
     """Lesson id → its win/loss drivers, for the lessons of the review's lessons-learned list."""
-    return Drivers(get_workspace(request).catalog, [d.id for d in taxonomy(request, "drivers")]).of_document(document_id)
+    return Drivers(get_workspace(request).catalog).of_document(document_id)
 
 
 def _lessons_json(request: Request, document_id: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -227,7 +227,6 @@ def review_page(request: Request, document_id: str, submitted: bool = False, sav
         "can_edit": _may_edit(request, current_user(request), document),
         "tag_names": tag_labels(request, language(request)),
         "drivers": _review_drivers(request, document.id),
-        "driver_choices": [(d.id, tag_label(d, language(request))) for d in taxonomy(request, "drivers")],
         "driver_names": tag_labels(request, language(request), "drivers"),
         "submitted": submitted,
         "saved": saved,
