@@ -1,16 +1,17 @@
-"""Choose the weak verdict's off-domain weight and threshold (search/fusion.py WeakCalibration) on several bases.
+"""Choose the weak verdict's off-domain weights and threshold (search/fusion.py WeakCalibration) on several bases.
 
     python benchmarks/tune_weak.py WORK_DIR [--shared ../shared]
 
 WORK_DIR holds the bases that benchmarks/eval_bases.py ingests (seeds, seeds+corpus, mixed). For every question
-of every set the searcher's view z-score and off-domain margin are read once; then each (weight, threshold) of a
-grid is scored on the training sets by its worst base (off-topic flagged less twice the on-topic flagged) and the
+of every set the searcher's view z-score and off-domain margins (the engine's and the universal sentence
+encoder's) are read once; then each (dense weight, use weight, threshold) of a grid is scored on the training sets by its worst base (off-topic flagged less twice the on-topic flagged) and the
 best is checked on the held-out sets. Prints one JSON line per choice, best first.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def _queries(path: Path) -> list[str]:
 
 
 def _read(data_dir: Path, sets: dict[str, Path]) -> dict[str, np.ndarray]:
-    """(z, margin) rows of each set's questions on one base."""
+    """(z, dense margin, use margin) rows of each set's questions on one base."""
     workspace = Workspace(Settings(data_dir=data_dir))
     try:
         searcher = workspace.searcher
@@ -39,25 +40,28 @@ def _read(data_dir: Path, sets: dict[str, Path]) -> dict[str, np.ndarray]:
             rows = []
             for query in _queries(path):
                 evidence = searcher.evidence(query)
-                rows.append((searcher.calibration.z(evidence.tops), evidence.off_domain))
+                margins = evidence.off_domain
+                rows.append((searcher.calibration.z(evidence.tops), margins.get("dense", 0.0), margins.get("use", 0.0)))
             read[name] = np.array(rows, dtype=np.float64)
         return read
     finally:
         workspace.close()
 
 
-def _flagged(rows: list[np.ndarray], weight: float, threshold: float) -> float:
+def _flagged(rows: list[np.ndarray], weights: tuple[float, float], threshold: float) -> float:
     both = np.concatenate(rows)
-    return float(((both[:, 0] - weight * both[:, 1]) < threshold).mean())
+    return float(((both[:, 0] - weights[0] * both[:, 1] - weights[1] * both[:, 2]) < threshold).mean())
 
 
-def _shares(read: dict[str, dict[str, np.ndarray]], split: tuple[tuple[str, ...], tuple[str, ...]], weight: float, threshold: float) -> dict:
+def _shares(
+    read: dict[str, dict[str, np.ndarray]], split: tuple[tuple[str, ...], tuple[str, ...]], weights: tuple[float, float], threshold: float
+) -> dict:
     on, off = split
     shares = {}
     for base, sets in read.items():
         shares[base] = {
-            "on_topic_flagged": round(_flagged([sets[s] for s in on if s in sets], weight, threshold), 3),
-            "off_topic_flagged": round(_flagged([sets[s] for s in off], weight, threshold), 3),
+            "on_topic_flagged": round(_flagged([sets[s] for s in on if s in sets], weights, threshold), 3),
+            "off_topic_flagged": round(_flagged([sets[s] for s in off], weights, threshold), 3),
         }
     return shares
 
@@ -81,15 +85,16 @@ def main() -> None:
         sets = {name: path for name, path in paths.items() if base != "seeds" or not name.startswith("corpus")}
         read[base] = _read(args.work_dir / base, sets)
     choices = []
-    for weight in (0, 25, 50, 100, 150, 200, 300, 500):
+    for weights in itertools.product((0, 25, 50, 100, 150, 200, 300), (0, 5, 10, 15, 20, 30, 50)):
         for threshold in np.round(np.arange(-4.0, 3.01, 0.1), 2):
-            shares = _shares(read, TRAIN, weight, float(threshold))
+            shares = _shares(read, TRAIN, weights, float(threshold))
             worst = min(s["off_topic_flagged"] for s in shares.values()) - 2 * max(s["on_topic_flagged"] for s in shares.values())
-            choices.append((worst, weight, float(threshold), shares))
+            choices.append((worst, weights, float(threshold), shares))
     choices.sort(key=lambda c: -c[0])
-    for worst, weight, threshold, shares in choices[:5]:
-        held_out = _shares(read, HELD_OUT, weight, threshold)
-        print(json.dumps({"off_domain": weight, "threshold": threshold, "train_worst": round(worst, 3), "train": shares, "held_out": held_out}))
+    for worst, (dense, use), threshold, shares in choices[:8]:
+        held_out = _shares(read, HELD_OUT, (dense, use), threshold)
+        off_domain = {"dense": dense, "use": use}
+        print(json.dumps({"off_domain": off_domain, "threshold": threshold, "train_worst": round(worst, 3), "train": shares, "held_out": held_out}))
 
 
 if __name__ == "__main__":

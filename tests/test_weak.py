@@ -35,7 +35,8 @@ def test_off_topic_questions_are_weak_though_unrelated_documents_match_them(mixe
         assert results.weak, question
         assert len(results) == 5  # the nearest lessons are still shown
     evidence = mixed.searcher.evidence(OFF_TOPIC[0])
-    assert evidence.off_domain > 0
+    assert set(evidence.off_domain) == {"dense", "use"}  # the margin is read in both views the verdict weighs
+    assert all(margin > 0 for margin in evidence.off_domain.values())
     assert mixed.searcher.calibration.weak(evidence.tops, evidence.off_domain)
     assert not mixed.searcher.calibration.weak(evidence.tops)  # the views alone trust the recipe that matched
 
@@ -43,12 +44,12 @@ def test_off_topic_questions_are_weak_though_unrelated_documents_match_them(mixe
 def test_sales_questions_are_not_weak_beside_unrelated_documents(mixed):
     for question in ON_TOPIC:
         assert not mixed.searcher.search(question, k=5).weak, question
-        assert mixed.searcher.evidence(question).off_domain < 0
+        assert all(margin < 0 for margin in mixed.searcher.evidence(question).off_domain.values()), question
 
 
 def test_a_domain_file_without_its_lists_is_refused_by_name(tmp_path: Path, mixed):
     broken = tmp_path / "domain.yaml"
     broken.write_text("subject: []\nelsewhere: [天气]\n", encoding="utf-8")
     with pytest.raises(BadFileError) as refused:
-        DomainCheck.load(broken, [], mixed.embedder)
+        DomainCheck.load(broken, [], {"dense": mixed.embedder})
     assert "domain.yaml" in str(refused.value) and "subject" in str(refused.value)
