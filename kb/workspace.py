@@ -121,15 +121,12 @@ class Workspace:
     def searcher(self) -> "Searcher":
         from ingest.tagging import load_taxonomy
         from search.domain import DomainCheck
-        from search.fusion import WeakCalibration
         from search.query import Glossary
         from search.searcher import Searcher
 
         self.check_vectors_model()
         topics = [tag.profile for tag in load_taxonomy(self.settings.taxonomy_path)]
-        # The margins are read in the views the weak verdict weighs; the query's vectors in them are made anyway.
-        weighed = WeakCalibration().off_domain
-        engines = {"dense": self.embedder, **{view.name: view for view in self.views if view.name in weighed}}
+        engines = {"dense": self.embedder, **{view.name: view for view in self.views}}
         return Searcher(
             self.catalog,
             lambda: self.index,

@@ -143,7 +143,9 @@ class Searcher:
         searched_titles: dict[str, float] = {}
         if self.weights.title > 0 if titles is None else titles:
             searched_titles = dict(title_search(self.catalog, match_expression(terms), filters, CANDIDATES))
-        off_domain = self.domain.margins(query_vectors) if self.domain else {}
+        # Margins only in the views the weak verdict weighs; their query vectors are made for the search anyway.
+        weighed = {view: vector for view, vector in query_vectors.items() if view in self.calibration.off_domain}
+        off_domain = self.domain.margins(weighed) if self.domain else {}
         return Evidence(query, terms, [ids[i] for i in rows], chosen_scores, searched_titles, tops, off_domain)
 
     def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:
