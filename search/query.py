@@ -33,6 +33,8 @@ class Glossary:
 
     def __init__(self, groups: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> None:
         self.groups = groups
+        # Every term with its group, scanned in one pass: a query is checked against each term of the glossary.
+        self._terms = [(term, index) for index, (english, chinese) in enumerate(groups) for term in (*english, *chinese)]
 
     @classmethod
     def load(cls, path: Path | None) -> "Glossary":
@@ -55,17 +57,13 @@ class Glossary:
     def expand(self, folded_query: str) -> tuple[str, ...]:
         """Terms of every group the query mentions, in the language the query lacks."""
         query_is_chinese = has_cjk(folded_query)
-        extra: list[str] = []
-        for english, chinese in self.groups:
-            if any(_mentions(folded_query, term) for term in (*english, *chinese)):
-                extra.extend(english if query_is_chinese else chinese)
+        mentioned = sorted({index for term, index in self._terms if term in folded_query and _mentions(folded_query, term)})
+        extra = [term for index in mentioned for term in self.groups[index][0 if query_is_chinese else 1]]
         return tuple(dict.fromkeys(t for t in extra if t not in folded_query))
 
 
 def _mentions(folded_query: str, term: str) -> bool:
-    if term not in folded_query:
-        return False
-    # English terms match whole words, with an optional plural s.
+    """Whether the query mentions a term it contains: English terms match whole words, with an optional plural s."""
     return has_cjk(term) or _word_pattern(term).search(folded_query) is not None
 
 

@@ -45,12 +45,15 @@ class Signals:
     generation: int
     saved_in: Path | None = None  # the folder of the first part's saved copy, where the second part is saved too
     chunk_ids: list[str] = field(init=False)
+    lesson_ids: np.ndarray = field(init=False)  # per chunk, its lesson's id (an array of str objects)
     _current: np.ndarray = field(init=False)  # False where a later part holds a newer version of the chunk
 
     def __post_init__(self) -> None:
         ids = [cid for part in self.parts for cid in part.chunk_ids]
         newest = {cid: i for i, cid in enumerate(ids)}
         object.__setattr__(self, "chunk_ids", ids)
+        lessons = [np.array(list(part.lesson_index), dtype=object)[part.lesson_codes] for part in self.parts if part.chunk_ids]
+        object.__setattr__(self, "lesson_ids", np.concatenate(lessons) if lessons else np.array([], dtype=object))
         object.__setattr__(self, "_current", np.array([newest[cid] == i for i, cid in enumerate(ids)], dtype=bool))
 
     def allowed(self, lesson_ids: set[str] | None) -> np.ndarray:
