@@ -47,3 +47,10 @@ class ChunkIndex:
         if isinstance(matrix, np.ndarray):
             return matrix @ query_vector
         return matrix.weighted_sum(*sparse_terms(query_vector))
+
+    def view_at(self, name: str, query_vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The similarity to the query in one view of the chunks at ``rows`` only."""
+        matrix = self.matrices[name]
+        if isinstance(matrix, np.ndarray):
+            return matrix[rows] @ query_vector
+        return self.view(name, query_vector)[rows]

@@ -37,6 +37,10 @@ QUOTE_BONUS = 1.0
 # A lesson past its verify-by date ranks below an equally good fresh one: its fused score is multiplied by this, so it
 # stays above fresh lessons that match less well by more than a tenth (docs/ARCHITECTURE.md). Archived lessons leave.
 STALE_PENALTY = 0.9
+# Views that score only the other signals' candidates rather than every chunk. The universal sentence encoder's
+# 512 dimensions took 15 ms of CPU a query at 100,000 chunks, its own best chunks changed few top-10 lessons
+# (docs/BENCHMARKS.md, stop 32), and its scores still weigh in the fusion and the weak verdict.
+RESCORING_VIEWS = frozenset({"use"})
 
 
 class Results(list):
@@ -109,7 +113,10 @@ class Searcher:
         # Each encoder's thread also scores every chunk with its vector, beside the lexical scoring here.
         snapshot: Future[Signals] = Future()
         dense_future = self._encoders.submit(_encode_and_score, self.embedder, query.text, snapshot, None)
-        view_futures = {view.name: self._encoders.submit(_encode_and_score, view, query.text, snapshot, view.name) for view in self.views}
+        view_futures = {
+            view.name: self._encoders.submit(_encode_and_score, view, query.text, snapshot, view.name, view.name not in RESCORING_VIEWS)
+            for view in self.views
+        }
         try:
             signals = self.signals.current()
         except BaseException as exc:
@@ -121,7 +128,7 @@ class Searcher:
         among = None if allowed.all() else np.flatnonzero(allowed)
         terms = query_tokens(query)
         full = {"lexical": signals.lexical(terms), "bigrams": signals.bigrams(query_bigrams(query))}
-        full.update((name, future.result()[1]) for name, future in view_futures.items())
+        full.update((name, future.result()[1]) for name, future in view_futures.items() if name not in RESCORING_VIEWS)
         query_vector, dense_scores = dense_future.result()
         query_vectors = {"dense": query_vector, **{name: future.result()[0] for name, future in view_futures.items()}}
         chosen: set[int] = set()
@@ -141,6 +148,8 @@ class Searcher:
         present = self.catalog.chunk_ids([ids[i] for i in chosen])
         rows = sorted(i for i in chosen if ids[i] in present)
         chosen_scores = {name: scores[rows] for name, scores in full.items()}
+        for name in RESCORING_VIEWS & view_futures.keys():
+            chosen_scores[name] = signals.view_at(name, query_vectors[name], rows)
         floor = min(dense.values(), default=0.0)
         chosen_scores["dense"] = np.array([dense.get(ids[i], floor) for i in rows])
         # Every signal's best score; the weak verdict reads those it is calibrated for.
@@ -219,9 +228,14 @@ def _lifecycle_scores(scores: dict[str, float], states: dict[str, str]) -> dict[
     return {lid: score * STALE_PENALTY if states.get(lid) == "stale" else score for lid, score in scores.items() if states.get(lid) != "archived"}
 
 
-def _encode_and_score(encoder: Embedder, text: str, snapshot: Future[Signals], view: str | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The query's vector in one view (the dense one when ``view`` is None) and every chunk's score by it."""
+def _encode_and_score(
+    encoder: Embedder, text: str, snapshot: Future[Signals], view: str | None, scan: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The query's vector in one view (the dense one when ``view`` is None) and, with ``scan``, every chunk's score
+    by it."""
     vector = encoder.embed_query(text)
+    if not scan:
+        return vector, None
     signals = snapshot.result()
     return vector, signals.dense(vector) if view is None else signals.view(view, vector)
 

@@ -72,6 +72,16 @@ class Signals:
         """Every chunk's similarity to the query in one view."""
         return np.concatenate([part.view(name, query_vector) for part in self.parts])
 
+    def view_at(self, name: str, query_vector: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+        """The similarity to the query in one view of the chunks at ``rows`` (positions in ascending order) only."""
+        rows = np.asarray(rows, dtype=np.int64)
+        scores, start = [], 0
+        for part in self.parts:
+            end = start + len(part.chunk_ids)
+            scores.append(part.view_at(name, query_vector, rows[(rows >= start) & (rows < end)] - start))
+            start = end
+        return np.concatenate(scores) if scores else np.zeros(0)
+
     def dense(self, query_vector: np.ndarray) -> np.ndarray | None:
         """Every chunk's cosine similarity to the query, or None when the vectors are not all in memory."""
         if any(part.dense is None for part in self.parts):
