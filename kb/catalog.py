@@ -833,8 +833,10 @@ class Catalog:
         """Ids of every chunk, or of those ``among`` the given ids that the catalog has."""
         if among is None:
             return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
+        if not among:
+            return set()
         marks = ",".join("?" * len(among))
-        return {r[0] for r in self._tuples(f"SELECT id FROM chunks WHERE id IN ({marks})", list(among))} if among else set()
+        return {r[0] for r in self._tuples(f"SELECT id FROM chunks WHERE id IN ({marks})", list(among))}
 
     # --- export and import --------------------------------------------------------------
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from kb.embedding import sparse_terms
+from search.batched import BatchedProduct
 from search.postings import Columns, Postings
 
 
@@ -23,6 +25,16 @@ class ChunkIndex:
     matrices: dict[str, np.ndarray | Columns]  # per view: a dense matrix, or the sparse view's terms by column
     dense: np.ndarray | None  # None when the embedding cache lacks a chunk's vector (then Chroma is asked)
     rowids: np.ndarray  # each chunk's rowid in the catalog
+
+    @cached_property
+    def chunk_lessons(self) -> np.ndarray:
+        """Per chunk, its lesson's id (an array of str objects)."""
+        return np.array(list(self.lesson_index), dtype=object)[self.lesson_codes]
+
+    @cached_property
+    def dense_product(self) -> BatchedProduct | None:
+        """The dense vectors' product with a query vector, shared by the searches that run at once."""
+        return BatchedProduct(self.dense) if self.dense is not None else None
 
     @property
     def last_rowid(self) -> int:

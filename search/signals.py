@@ -26,7 +26,6 @@ from kb.embedding import CachedEmbedder, fingerprint, unpack_sparse
 from kb.errors import KbError
 from kb.textnorm import char_bigrams
 from search import snapshot
-from search.batched import BatchedProduct
 from search.chunk_index import ChunkIndex
 from search.postings import Columns, Postings
 
@@ -48,16 +47,13 @@ class Signals:
     chunk_ids: list[str] = field(init=False)
     lesson_ids: np.ndarray = field(init=False)  # per chunk, its lesson's id (an array of str objects)
     _current: np.ndarray = field(init=False)  # False where a later part holds a newer version of the chunk
-    _dense: tuple[BatchedProduct, ...] | None = field(init=False)  # each part's dense vectors, or None
 
     def __post_init__(self) -> None:
         ids = [cid for part in self.parts for cid in part.chunk_ids]
         newest = {cid: i for i, cid in enumerate(ids)}
         object.__setattr__(self, "chunk_ids", ids)
-        lessons = [np.array(list(part.lesson_index), dtype=object)[part.lesson_codes] for part in self.parts if part.chunk_ids]
+        lessons = [part.chunk_lessons for part in self.parts if part.chunk_ids]
         object.__setattr__(self, "lesson_ids", np.concatenate(lessons) if lessons else np.array([], dtype=object))
-        whole = all(part.dense is not None for part in self.parts)
-        object.__setattr__(self, "_dense", tuple(BatchedProduct(part.dense) for part in self.parts) if whole else None)
         object.__setattr__(self, "_current", np.array([newest[cid] == i for i, cid in enumerate(ids)], dtype=bool))
 
     def allowed(self, lesson_ids: set[str] | None) -> np.ndarray:
@@ -88,9 +84,9 @@ class Signals:
 
     def dense(self, query_vector: np.ndarray) -> np.ndarray | None:
         """Every chunk's cosine similarity to the query, or None when the vectors are not all in memory."""
-        if self._dense is None:
+        if any(part.dense_product is None for part in self.parts):
             return None
-        return np.concatenate([product(query_vector) for product in self._dense])
+        return np.concatenate([part.dense_product(query_vector) for part in self.parts])
 
 
 class ChunkSignals:
