@@ -23,7 +23,9 @@ class ChunkIndex:
     bm25: Postings | None
     bigrams: Postings | None
     matrices: dict[str, np.ndarray | Columns]  # per view: a dense matrix, or the sparse view's terms by column
-    dense: np.ndarray | None  # None when the embedding cache lacks a chunk's vector (then Chroma is asked)
+    # The chunks' dense vectors as columns (dimensions × chunks, see batched.py); None when the embedding cache
+    # lacks a chunk's vector (then Chroma is asked).
+    dense: np.ndarray | None
     rowids: np.ndarray  # each chunk's rowid in the catalog
 
     @cached_property

@@ -257,9 +257,14 @@ class ChunkSignals:
             bm25=Postings.build((r["tokens"] or "").split() for r in rows),
             bigrams=Postings.build(char_bigrams(text) for text in texts),
             matrices={view.name: self._view_matrix(view, view.chunk_texts(chunks)) for view in self.views},
-            dense=self._cached_rows(self.dense_engine, self.dense_engine.chunk_texts(chunks)) if self.dense_engine else None,
+            dense=self._dense_columns(chunks),
             rowids=np.array([r["rowid"] for r in rows], dtype=np.int64),
         )
+
+    def _dense_columns(self, chunks: list[Chunk]) -> np.ndarray | None:
+        """The chunks' cached dense vectors, one per column (the layout BatchedProduct reads fastest)."""
+        rows = self._cached_rows(self.dense_engine, self.dense_engine.chunk_texts(chunks)) if self.dense_engine else None
+        return None if rows is None else np.ascontiguousarray(rows.T)
 
     def _cached_rows(self, view: CachedEmbedder, texts: list[str]) -> np.ndarray | None:
         """The cached passage vectors of the texts, one row each; None when any is missing."""

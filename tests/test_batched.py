@@ -12,9 +12,9 @@ from search.batched import BatchedProduct
 
 def test_concurrent_products_equal_each_threads_own_product():
     rng = np.random.default_rng(0)
-    matrix = rng.standard_normal((5000, 64)).astype(np.float32)
+    columns = rng.standard_normal((64, 5000)).astype(np.float32)
     vectors = rng.standard_normal((32, 64)).astype(np.float32)
-    product = BatchedProduct(matrix)
+    product = BatchedProduct(columns)
     found: dict[int, np.ndarray] = {}
     start = threading.Barrier(len(vectors))
 
@@ -28,11 +28,11 @@ def test_concurrent_products_equal_each_threads_own_product():
     for thread in threads:
         thread.join()
     for i, vector in enumerate(vectors):
-        np.testing.assert_allclose(found[i], matrix @ vector, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(found[i], vector @ columns, rtol=1e-4, atol=1e-4)
 
 
 def test_a_failed_product_fails_every_thread_that_waited_for_it_and_the_next_one_works():
-    product = BatchedProduct(np.ones((4, 3), dtype=np.float32))
+    product = BatchedProduct(np.ones((3, 4), dtype=np.float32))
     with pytest.raises(ValueError):
         product(np.ones(5, dtype=np.float32))  # the wrong length
     np.testing.assert_allclose(product(np.ones(3, dtype=np.float32)), [3, 3, 3, 3])
