@@ -144,9 +144,10 @@ class Searcher:
             dense = {ids[i]: float(dense_scores[i]) for i in dense_top}
         for scores in full.values():
             chosen.update(_top(scores, among))
-        # The loaded index keeps chunks removed since it was built (signals.py); the shown ones come from the catalog.
-        present = self.catalog.chunk_ids([ids[i] for i in chosen])
-        rows = sorted(i for i in chosen if ids[i] in present)
+        # The loaded index may keep chunks removed since it was built (signals.py); the shown ones come from the
+        # catalog whatever this check finds.
+        present = self.catalog.chunk_ids([ids[i] for i in chosen]) if signals.holds_removed else None
+        rows = sorted(i for i in chosen if present is None or ids[i] in present)
         chosen_scores = {name: scores[rows] for name, scores in full.items()}
         for name in RESCORING_VIEWS & view_futures.keys():
             chosen_scores[name] = signals.view_at(name, query_vectors[name], rows)

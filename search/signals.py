@@ -6,7 +6,7 @@ and Chroma's metadata filtering (slow at scale) is not on the search path. When 
 written since the load are indexed at once as a small second part, so the next search finds them; once they are
 more than a few percent of the whole, the whole index is rebuilt in the background (a minute at 100,000 chunks)
 and then takes the parts' place. Removed chunks stay in the loaded part until then, but a search never shows
-them: it reads the chunks it shows from the catalog. Every whole index is saved (search/snapshot.py), so the
+them: while the loaded part holds any, it asks the catalog which of its candidates are still there. Every whole index is saved (search/snapshot.py), so the
 next process maps it instead of building it.
 """
 
@@ -44,6 +44,7 @@ class Signals:
     parts: tuple[ChunkIndex, ...]
     generation: int
     saved_in: Path | None = None  # the folder of the first part's saved copy, where the second part is saved too
+    holds_removed: bool = False  # whether the first part holds chunks that the catalog no longer has
     chunk_ids: list[str] = field(init=False)
     lesson_ids: np.ndarray = field(init=False)  # per chunk, its lesson's id (an array of str objects)
     _current: np.ndarray = field(init=False)  # False where a later part holds a newer version of the chunk
@@ -144,16 +145,16 @@ class ChunkSignals:
             with self._lock:
                 self._signals = self._whole(generation)
             return
-        _, folder, written = found
+        _, folder, written, _ = found
         if written:
             self._part(folder, written, generation)
 
     def _updated(self, signals: Signals, generation: int) -> tuple[Signals, bool]:
         """The loaded index with the chunks written since as a second part, and whether a rebuild should follow."""
         base = signals.parts[0]
-        written, rebuild = self._written_since(base)
+        written, removed, rebuild = self._written_since(base)
         parts = (base, self._part(signals.saved_in, written, generation)) if written else (base,)
-        return Signals(parts, generation, signals.saved_in), rebuild
+        return Signals(parts, generation, signals.saved_in, holds_removed=removed > 0), rebuild
 
     def _part(self, saved_in: Path | None, written: list, generation: int) -> ChunkIndex:
         """The chunks written since the saved index in ``saved_in``: the part saved beside it when that holds exactly
@@ -170,34 +171,35 @@ class ChunkSignals:
                 log.warning("could not save the chunks written since the search index under %s: %s", saved_in, exc)
         return part
 
-    def _written_since(self, base: ChunkIndex) -> tuple[list, bool]:
-        """The catalog's rows written after the index, and whether it drifted so far that a rebuild should follow."""
+    def _written_since(self, base: ChunkIndex) -> tuple[list, int, bool]:
+        """The catalog's rows written after the index, how many of the index's chunks it no longer has, and whether
+        it drifted so far that a rebuild should follow."""
         written = self.catalog.chunk_rows(after_rowid=base.last_rowid)
         removed = len(base.chunk_ids) - self.catalog.chunk_count(up_to_rowid=base.last_rowid)
         # Rows changed in place (new tokens), or enough change that the parts drift from one index: a
         # rebuild holds a second copy of every index while it runs (+1 GB at 100,000 chunks), so not per review.
-        return written, (not written and not removed) or len(written) + removed > REBUILD_SHARE * len(base.chunk_ids)
+        return written, removed, (not written and not removed) or len(written) + removed > REBUILD_SHARE * len(base.chunk_ids)
 
-    def _usable_saved(self, generation: int) -> tuple[ChunkIndex, Path, list] | None:
-        """The saved index, its folder and the catalog's rows written since, when it is this catalog's and needs
-        no rebuild."""
+    def _usable_saved(self, generation: int) -> tuple[ChunkIndex, Path, list, int] | None:
+        """The saved index, its folder, the catalog's rows written since and the count of its chunks removed since,
+        when it is this catalog's and needs no rebuild."""
         found = snapshot.load(self.snapshots, self.fingerprints) if self.snapshots is not None else None
         if found is None or not self._of_this_catalog(found[0]):
             return None
         index, saved_generation, folder = found
         if saved_generation == generation:
-            return index, folder, []
-        written, rebuild = self._written_since(index)
-        return None if rebuild else (index, folder, written)
+            return index, folder, [], 0
+        written, removed, rebuild = self._written_since(index)
+        return None if rebuild else (index, folder, written, removed)
 
     def _saved(self, generation: int) -> Signals | None:
         """The saved index brought up to date, when there is one of this catalog that needs no rebuild."""
         found = self._usable_saved(generation)
         if found is None:
             return None
-        index, folder, written = found
+        index, folder, written, removed = found
         parts = (index, self._part(folder, written, generation)) if written else (index,)
-        return Signals(parts, generation, folder)
+        return Signals(parts, generation, folder, holds_removed=removed > 0)
 
     def _of_this_catalog(self, index: ChunkIndex) -> bool:
         """Whether a sample of the index's chunks that the catalog still has sit at the same rowids (a catalog

@@ -234,3 +234,20 @@ def test_a_snapshot_of_another_catalog_is_not_used(tmp_path):
         assert set(ws.searcher.signals.loaded.parts[0].chunk_ids) == ws.catalog.chunk_ids()
     finally:
         ws.close()
+
+
+def test_a_search_never_shows_the_chunks_removed_since_its_index_was_loaded(settings, tmp_path, monkeypatch):
+    monkeypatch.setattr("search.signals.REBUILD_SHARE", 10.0)  # the loaded part keeps the removed chunks
+    corpus = write_corpus(tmp_path / "corpus", {"a.md": PAYMENT, "b.md": COACH})
+    ws = Workspace(settings)
+    try:
+        ws.ingestor.ingest([corpus])
+        assert ws.searcher.search("保护教练的身份", k=5)[0].title == "培养"
+        assert not ws.searcher.signals.loaded.holds_removed  # so a search asks the catalog nothing about them
+        (corpus / "b.md").unlink()
+        ws.ingestor.ingest([corpus], prune=True)
+        assert [r.title for r in ws.searcher.search("保护教练的身份", k=5)] == ["合同"]
+        loaded = ws.searcher.signals.loaded
+        assert loaded.holds_removed and len(loaded.parts) == 1 and len(loaded.chunk_ids) == 2
+    finally:
+        ws.close()
