@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import islice
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 
 from ingest.tagging import tags_mentioned
 from kb.domain import KINDS, OUTCOMES, SearchFilters
@@ -51,7 +51,10 @@ def search_filters(
 
 
 def _log(request: Request, workspace: Workspace, query: str, results: Results, shown: int) -> None:
-    """Log the search (``shown``: how many results the reader got) and feed it to the gap queue."""
+    """Log the search (``shown``: how many results the reader got) and feed it to the gap queue.
+
+    The routes run it after the response is sent: the reader does not wait for the log's writes.
+    """
     gap_id = note_search(GapQueue(workspace.catalog), workspace.searcher, query, results, current_user(request))
     top = results[0] if results else None
     Insights(workspace.catalog).log_query(
@@ -68,13 +71,14 @@ def _log(request: Request, workspace: Workspace, query: str, results: Results, s
 def api_search(
     request: Request,
     workspace: WorkspaceDep,
+    background: BackgroundTasks,
     q: str = Query(..., description=f"the question, at most {MAX_QUERY_CHARS} characters"),
     k: int = Query(10, ge=1, le=MAX_K, description="number of lessons"),
     filters: SearchFilters = Depends(search_filters),
 ):
     """Best lessons for ``q``: ``{"results": [...]}``, each item as one result line of `kb search --jsonl`."""
     results = workspace.searcher.search(q, k=k, filters=filters)
-    _log(request, workspace, q, results, k)
+    background.add_task(_log, request, workspace, q, results, k)
     return {"weak": results.weak, "results": [result.to_json() for result in results]}
 
 
@@ -82,6 +86,7 @@ def api_search(
 def search_page(
     request: Request,
     workspace: WorkspaceDep,
+    background: BackgroundTasks,
     q: str = "",
     page: int = Query(1, ge=1, le=MAX_PAGE),
     filters: SearchFilters = Depends(search_filters),
@@ -125,7 +130,7 @@ def search_page(
         found = list(response)
         context["weak"] = response.weak  # even the best answers are weak: they are shown as the nearest lessons
         if page == 1:  # later pages repeat a question already logged; the count is what the first page shows
-            _log(request, workspace, q, response, PAGE_SIZE)
+            background.add_task(_log, request, workspace, q, response, PAGE_SIZE)
         context["results"], context["total"] = found[start:end], len(found)
         # Weak answers are shown as the nearest lessons on one page, not as pages of confident results.
         more = len(found) > end and not context["weak"]
