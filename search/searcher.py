@@ -128,22 +128,27 @@ class Searcher:
         among = None if allowed.all() else np.flatnonzero(allowed)
         terms = query_tokens(query)
         full = {"lexical": signals.lexical(terms), "bigrams": signals.bigrams(query_bigrams(query))}
-        full.update((name, future.result()[1]) for name, future in view_futures.items() if name not in RESCORING_VIEWS)
+        # The lexical signals' best and the titles' while the encoders run.
+        chosen = {i for scores in full.values() for i in _top(scores, among)}
+        searched_titles: dict[str, float] = {}
+        if self.weights.title > 0 if titles is None else titles:
+            searched_titles = dict(title_search(self.catalog, match_expression(terms), filters, CANDIDATES))
+        scanned = {name: future.result()[1] for name, future in view_futures.items() if name not in RESCORING_VIEWS}
+        for scores in scanned.values():
+            chosen.update(_top(scores, among))
+        full.update(scanned)
         query_vector, dense_scores = dense_future.result()
         query_vectors = {"dense": query_vector, **{name: future.result()[0] for name, future in view_futures.items()}}
-        chosen: set[int] = set()
         if dense_scores is None:  # the vectors are not all in memory: Chroma's nearest chunks
             document_ids = self.catalog.document_ids_for_source(filters.source) if filters.source else None
             dense_hits = dense_search(self._index(), self.embedder, query, filters, CANDIDATES, document_ids)
             position = {cid: i for i, cid in enumerate(ids)}
-            chosen = {position[cid] for cid, _ in dense_hits if cid in position}
+            chosen.update(position[cid] for cid, _ in dense_hits if cid in position)
             dense = dict(dense_hits)
         else:
             dense_top = _top(dense_scores, among)
             chosen.update(dense_top)
             dense = {ids[i]: float(dense_scores[i]) for i in dense_top}
-        for scores in full.values():
-            chosen.update(_top(scores, among))
         # The loaded index may keep chunks removed since it was built (signals.py); the shown ones come from the
         # catalog whatever this check finds.
         present = self.catalog.chunk_ids([ids[i] for i in chosen]) if signals.holds_removed else None
@@ -155,9 +160,6 @@ class Searcher:
         chosen_scores["dense"] = np.array([dense.get(ids[i], floor) for i in rows])
         # Every signal's best score; the weak verdict reads those it is calibrated for.
         tops = {name: float(scores.max()) for name, scores in chosen_scores.items() if scores.size}
-        searched_titles: dict[str, float] = {}
-        if self.weights.title > 0 if titles is None else titles:
-            searched_titles = dict(title_search(self.catalog, match_expression(terms), filters, CANDIDATES))
         # Margins only in the views the weak verdict weighs; their query vectors are made for the search anyway.
         weighed = {view: vector for view, vector in query_vectors.items() if view in self.calibration.off_domain}
         off_domain = self.domain.margins(weighed) if self.domain else {}
