@@ -70,6 +70,17 @@ def test_english_query_in_the_english_interface(client):
     client.get("/", params={"lang": "zh"})  # back to Chinese for the other tests (the choice is a cookie)
 
 
+def test_a_chosen_language_is_remembered_for_the_next_pages(client):
+    chosen = client.get("/", params={"lang": "en"})
+    cookie = chosen.headers["set-cookie"].lower()
+    assert "kb_lang=en" in cookie and "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
+    assert chosen.headers["x-frame-options"] == "DENY"  # the other headers are still added
+    assert 'lang="en"' in client.get("/").text
+    assert "set-cookie" not in client.get("/").headers  # only a choice sets it
+    client.get("/", params={"lang": "zh"})
+    assert 'lang="zh' in client.get("/").text
+
+
 def test_results_show_kind_outcome_and_tag_badges(client, workspace):
     response = client.get("/", params={"q": "折扣 交换条件", "kind": "review", "outcome": "loss"})
     assert response.status_code == 200

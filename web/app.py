@@ -20,7 +20,7 @@ from kb.settings import Settings
 from kb.workspace import Workspace
 from kb.writer_lock import Holder
 from ingest.reviews import ReviewValidationError
-from web.i18n import LANG_COOKIE, LANGUAGES, field_error, language
+from web.i18n import RememberLanguage, field_error, language
 from web.security import install_security_headers
 from web.templating import create_templates, render
 from web.throttle import LoginThrottle
@@ -69,13 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=14 * 24 * 3600,
     )
 
-    @app.middleware("http")
-    async def remember_language(request: Request, call_next):
-        response = await call_next(request)
-        lang = request.query_params.get("lang")
-        if lang in LANGUAGES:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True, secure=settings.https)
-        return response
+    app.add_middleware(RememberLanguage, secure=settings.https)
 
     install_security_headers(app)
     _install_error_handlers(app)
