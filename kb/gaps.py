@@ -128,13 +128,14 @@ class GapQueue:
         from another engine, are not compared)."""
         query = np.asarray(vector, dtype=np.float32).ravel()
         query = query / (np.linalg.norm(query) or 1.0)
-        best, best_gap = SAME_GAP_SIMILARITY, None
-        for row in self.db.execute("SELECT gap_id, vector FROM gap_questions WHERE length(vector) = ?", (query.nbytes,)):
-            stored = np.frombuffer(row["vector"], dtype=np.float32)
-            similarity = float(stored @ query) / (float(np.linalg.norm(stored)) or 1.0)
-            if similarity >= best:
-                best, best_gap = similarity, int(row["gap_id"])
-        return best_gap
+        rows = self.db.execute("SELECT gap_id, vector FROM gap_questions WHERE length(vector) = ?", (query.nbytes,)).fetchall()
+        if not rows:
+            return None
+        stored = np.frombuffer(b"".join(row["vector"] for row in rows), dtype=np.float32).reshape(len(rows), -1)
+        norms = np.linalg.norm(stored, axis=1)
+        similarity = (stored @ query) / np.where(norms > 0, norms, 1.0)
+        best = len(rows) - 1 - int(np.argmax(similarity[::-1]))  # of equals, the question recorded last
+        return int(rows[best]["gap_id"]) if similarity[best] >= SAME_GAP_SIMILARITY else None
 
     def found(self, question: str, lesson_id: str) -> int | None:
         """A search of ``question`` was not weak (its best lesson ``lesson_id``): the question is answered, and its
