@@ -17,7 +17,8 @@ from kb.domain import REVIEW_FIELDS, Block, Lesson, LessonKind, Paragraph, Secti
 from kb.textnorm import has_cjk, keyword_weights
 from ingest.structure import block_text, iter_sections, looks_like_title, sentences_of, split_first_sentence, strip_end_punct
 
-# A headingless preamble shorter than this is an introduction, kept as the document's summary.
+# A headingless preamble shorter than this is an introduction: the document's summary, and the opening of its first
+# lesson, where search finds it (an article's first line often states its thesis).
 MIN_PREAMBLE_CHARS = 80
 # A section's own text this short, above sub-sections, is context for its first sub-section.
 MIN_INTRO_CHARS = 60
@@ -137,6 +138,7 @@ class _Drafts:
 def _playbook_drafts(root: Section) -> _Drafts:
     drafts = _Drafts()
     carried: dict[int, list[Block]] = {}
+    preamble: list[Block] = []
     for section in iter_sections(root):
         blocks = carried.pop(id(section), []) + section.blocks
         text = " ".join(block_text(b) for b in blocks).strip()
@@ -144,7 +146,7 @@ def _playbook_drafts(root: Section) -> _Drafts:
             continue
         if section is root:
             if len(text) < MIN_PREAMBLE_CHARS:
-                drafts.summary = text
+                drafts.summary, preamble = text, blocks
                 continue
             # The opening of an article, before its first heading, is headed by the article's title.
             title = section.title or derive_title(text)
@@ -153,7 +155,8 @@ def _playbook_drafts(root: Section) -> _Drafts:
         if section.children and len(text) < MIN_INTRO_CHARS and not section.title:
             carried[id(section.children[0])] = blocks
             continue
-        drafts.items.append((section.title or derive_title(text), section.heading_path, blocks))
+        drafts.items.append((section.title or derive_title(text), section.heading_path, preamble + blocks))
+        preamble = []
     return drafts
 
 

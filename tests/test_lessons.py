@@ -196,13 +196,14 @@ def test_paragraph_after_a_list_item_belongs_to_that_item():
 # --- playbooks -------------------------------------------------------------------------
 
 
-def test_short_playbook_preamble_becomes_the_summary():
-    preamble = "本手册总结了一线销售的大客户经营经验。"
+def test_short_playbook_preamble_is_the_summary_and_opens_the_first_lesson():
+    preamble = "只有与客户结成同盟,才有可能打败竞争对手。"
     assert len(preamble) < 80
     result = extract_playbook(playbook_blocks(preamble))
     assert result.summary == preamble
     assert [lesson.title for lesson in result.lessons] == ["客户选择", "客户经营"]
-    assert not any(preamble in lesson.body for lesson in result.lessons)
+    assert result.lessons[0].body.startswith(preamble + "\n\n")  # searchable, not only a document field
+    assert preamble not in result.lessons[1].body
     assert [lesson.heading_path for lesson in result.lessons] == [("客户选择",), ("客户经营",)]
     assert [lesson.ordinal for lesson in result.lessons] == [0, 1]
 
