@@ -1,5 +1,5 @@
-"""Score every gold and off-topic set on three bases: the seeds alone, the seeds with corpus/, and those two mixed
-with unrelated documents (tests/eval/distractors/). One JSON line per (base, set), then a table.
+"""Score every gold and off-topic set on four bases: the seeds alone, the seeds with corpus/, the seeds mixed with
+unrelated documents (tests/eval/distractors/), and all three together. One JSON line per (base, set).
 
     python benchmarks/eval_bases.py WORK_DIR [--shared ../shared]
 
@@ -29,6 +29,7 @@ def main() -> None:
     bases = {
         "seeds": [seeds],
         "seeds+corpus": [seeds, REPO / "corpus"],
+        "seeds+distractors": [seeds, own / "distractors"],
         "mixed": [seeds, REPO / "corpus", own / "distractors"],
     }
     gold = {"dev": evals / "dev.jsonl", "dev-more": evals / "dev-more.jsonl"}
@@ -40,7 +41,7 @@ def main() -> None:
         if not (data / "catalog.sqlite").is_file():
             subprocess.run([*KB, "--data-dir", str(data), "ingest", *map(str, folders)], check=True, stdout=subprocess.DEVNULL)
         command = " ".join([*KB, "--data-dir", str(data), "search", "--jsonl"])
-        sets = {**gold, **(corpus_gold if base != "seeds" else {})}
+        sets = {**gold, **(corpus_gold if REPO / "corpus" in folders else {})}
         for name, path in sets.items():
             out = subprocess.run([sys.executable, str(evals / "score.py"), str(path), "--cmd", command, "--json"], capture_output=True, text=True, check=True)
             summary = json.loads(out.stdout.strip().splitlines()[-1])
