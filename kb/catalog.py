@@ -1057,6 +1057,10 @@ class Catalog:
         rows = self.db.execute(f"{_LESSON_SELECT} WHERE l.id IN ({marks}) GROUP BY l.id", list(lesson_ids))
         return {r["id"]: _lesson(r) for r in rows}
 
+    def lesson_documents(self) -> dict[str, str]:
+        """Every lesson's document id, by lesson id."""
+        return {r["id"]: r["document_id"] for r in self.db.execute("SELECT id, document_id FROM lessons")}
+
     def lesson_titles(self, lesson_ids: Sequence[str]) -> dict[str, str]:
         """Lesson id → title, without the rest of the lesson."""
         marks = ",".join("?" * len(lesson_ids))

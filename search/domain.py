@@ -7,18 +7,31 @@ a question's margin in one view is how much nearer it is to the nearest of the o
 own, the taxonomy's topics counted as its own. The margin is read in every view the weak verdict weighs (the
 engine's and the universal sentence encoder's): their similarities spread differently, and together they tell
 more questions apart than either alone (docs/BENCHMARKS.md).
+
+The same descriptions tell which documents keep to the subject: a chunk is off the subject when its vector is
+nearer to a description of elsewhere than to any of the subject's, and a document's off-subject share is the
+share of its chunks that are (search/ranks lessons of mostly off-subject documents lower).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kb.embedding import CachedEmbedder
 from kb.errors import BadFileError
 from kb.yaml_text import read_yaml_file
+
+if TYPE_CHECKING:
+    from kb.catalog import Catalog
+    from search.signals import Signals
+
+# Chunks whose subject is judged in one product: bounds the similarity matrix at a few megabytes.
+SUBJECT_BLOCK = 16384
 
 
 class DomainCheck:
@@ -56,3 +69,41 @@ class DomainCheck:
                 subject, elsewhere = self._described(view)
                 found[view] = float((elsewhere @ vector).max() - (subject @ vector).max())
         return found
+
+    def off_subject(self, columns: np.ndarray) -> np.ndarray:
+        """Per column of dense vectors (dimensions × chunks), whether it is nearer to elsewhere than to the subject."""
+        subject, elsewhere = self._described("dense")
+        found = np.zeros(columns.shape[1], dtype=bool)
+        for start in range(0, columns.shape[1], SUBJECT_BLOCK):
+            block = columns[:, start : start + SUBJECT_BLOCK]
+            found[start : start + block.shape[1]] = (elsewhere @ block).max(axis=0) > (subject @ block).max(axis=0)
+        return found
+
+
+class SubjectShares:
+    """Each lesson's document's off-subject share, computed once per loaded index (a few tenths of a second at
+    100,000 chunks) from the vectors it holds."""
+
+    def __init__(self, catalog: "Catalog", domain: DomainCheck) -> None:
+        self.catalog, self.domain = catalog, domain
+        self._lock = threading.Lock()
+        self._last: tuple["Signals", dict[str, float]] | None = None
+
+    def of_lessons(self, signals: "Signals") -> dict[str, float]:
+        """Lesson id → the off-subject share of its document; empty when the vectors are not all in memory."""
+        with self._lock:
+            if self._last is None or self._last[0] is not signals:
+                self._last = (signals, self._shares(signals))
+            return self._last[1]
+
+    def _shares(self, signals: "Signals") -> dict[str, float]:
+        parts = [part for part in signals.parts if part.chunk_ids]
+        if not parts or any(part.dense is None for part in parts):
+            return {}
+        off = np.concatenate([self.domain.off_subject(part.dense) for part in parts])
+        documents = self.catalog.lesson_documents()
+        lesson_ids, chunk_lessons = np.unique(signals.lesson_ids.astype(str), return_inverse=True)
+        document_ids, lesson_documents = np.unique([documents.get(lid, "") for lid in lesson_ids], return_inverse=True)
+        chunk_documents = lesson_documents[chunk_lessons]
+        share = np.bincount(chunk_documents, weights=off, minlength=len(document_ids)) / np.bincount(chunk_documents, minlength=len(document_ids))
+        return dict(zip(lesson_ids.tolist(), share[lesson_documents].tolist()))

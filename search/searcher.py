@@ -17,7 +17,7 @@ from kb.embedding import CachedEmbedder, Embedder, one_blas_thread
 from kb.textnorm import compact, fold
 from ingest.tagging import Facets
 from search.dense import dense_search
-from search.domain import DomainCheck
+from search.domain import DomainCheck, SubjectShares
 from search.fusion import FusionWeights, WeakCalibration, convex_fusion, minmax
 from search.lexical import match_expression, query_bigrams, query_tokens, title_search
 from search.query import Glossary, Query, parse_query
@@ -41,6 +41,11 @@ STALE_PENALTY = 0.9
 # 512 dimensions took 15 ms of CPU a query at 100,000 chunks, its own best chunks changed few top-10 lessons
 # (docs/BENCHMARKS.md, stop 32), and its scores still weigh in the fusion and the weak verdict.
 RESCORING_VIEWS = frozenset({"use"})
+# For a question about the base's subject, a lesson's score is lowered by this times its document's off-subject
+# share (search/domain.py): in a base that also holds newsletters or recipes, a sales question's close calls go to
+# sales lessons, while a question about taxes still finds the tax document first. On the two bases with such
+# documents every gold set rose or held for values from 0.2 to 0.5 (docs/BENCHMARKS.md, stop 34).
+OFF_SUBJECT_PENALTY = 0.3
 
 
 class Results(list):
@@ -61,6 +66,8 @@ class Evidence:
     titles: dict[str, float]
     tops: dict[str, float] = field(default_factory=dict)
     off_domain: dict[str, float] = field(default_factory=dict)  # DomainCheck's margins of the query, by view
+    # For an on-subject question, each candidate lesson's document's off-subject share (where it is not zero).
+    off_subject: dict[str, float] = field(default_factory=dict)
 
 
 class Searcher:
@@ -91,6 +98,7 @@ class Searcher:
         )
         self.calibration = calibration
         self.domain = domain
+        self.subject_shares = SubjectShares(catalog, domain) if domain else None
         self.facets = facets or Facets({})
         # The query encoders run side by side: each on one thread (see one_omp_thread), the machine has more.
         one_blas_thread()
@@ -164,7 +172,10 @@ class Searcher:
         weighed = {view: vector for view, vector in query_vectors.items() if view in self.calibration.off_domain}
         off_domain = self.domain.margins(weighed) if self.domain else {}
         lessons = signals.lesson_ids[rows].tolist()
-        return Evidence(query, terms, [ids[i] for i in rows], lessons, chosen_scores, searched_titles, tops, off_domain)
+        on_subject = off_domain.get("dense", 0.0) < 0
+        shares = self.subject_shares.of_lessons(signals) if self.subject_shares and on_subject else {}
+        off_subject = {lid: shares[lid] for lid in set(lessons) if shares.get(lid)}
+        return Evidence(query, terms, [ids[i] for i in rows], lessons, chosen_scores, searched_titles, tops, off_domain, off_subject)
 
     def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:
         """Best lessons for the query; at most ``per_lesson`` results (chunks) from one lesson."""
@@ -195,11 +206,14 @@ class Searcher:
             if lesson_id not in quoting and compact(title) == quoted:
                 chunk_scores[best_chunks[lesson_id][0]] += QUOTE_BONUS
                 quoting.add(lesson_id)
-        # A lesson scores as its best chunk, plus its title's match (normalised like the other signals).
+        # A lesson scores as its best chunk, plus its title's match (normalised like the other signals), less its
+        # document's off-subject share.
         title_ids = list(evidence.titles)
         title_scores = dict(zip(title_ids, minmax(np.array([evidence.titles[t] for t in title_ids]))))
         lesson_scores = {
-            lid: chunk_scores[ids[0]] + self.weights.title * float(title_scores.get(lid, 0.0)) for lid, ids in best_chunks.items()
+            lid: chunk_scores[ids[0]] + self.weights.title * float(title_scores.get(lid, 0.0))
+            - OFF_SUBJECT_PENALTY * evidence.off_subject.get(lid, 0.0)
+            for lid, ids in best_chunks.items()
         }
         lesson_scores = _lifecycle_scores(lesson_scores, self.catalog.lesson_states(list(lesson_scores)))
         ranked_lessons = sorted(lesson_scores, key=lambda lid: -lesson_scores[lid])[:k]

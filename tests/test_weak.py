@@ -53,3 +53,29 @@ def test_a_domain_file_without_its_lists_is_refused_by_name(tmp_path: Path, mixe
     with pytest.raises(BadFileError) as refused:
         DomainCheck.load(broken, [], {"dense": mixed.embedder})
     assert "domain.yaml" in str(refused.value) and "subject" in str(refused.value)
+
+
+def _lessons_by_folder(workspace: Workspace) -> dict[str, set[str]]:
+    """Lesson ids of the unrelated documents ("distractors") and of the sales corpus ("corpus")."""
+    found: dict[str, set[str]] = {"distractors": set(), "corpus": set()}
+    for document in workspace.catalog.list_documents():
+        folder = "distractors" if Path(document.path).parent == DISTRACTORS else "corpus"
+        found[folder].update(lesson.id for lesson in workspace.catalog.lessons_of_document(document.id))
+    return found
+
+
+def test_unrelated_documents_are_judged_off_the_subject(mixed):
+    shares = mixed.searcher.subject_shares.of_lessons(mixed.searcher.signals.current())
+    lessons = _lessons_by_folder(mixed)
+    assert min(shares[lid] for lid in lessons["distractors"]) >= 0.8
+    assert max(shares[lid] for lid in lessons["corpus"]) <= 0.25
+
+
+def test_only_a_sales_question_ranks_unrelated_documents_lower(mixed):
+    lessons = _lessons_by_folder(mixed)
+    evidence = mixed.searcher.evidence(ON_TOPIC[0])
+    assert any(lid in lessons["distractors"] for lid in evidence.off_subject)  # candidates, but marked down
+    assert all(share <= 0.25 for lid, share in evidence.off_subject.items() if lid in lessons["corpus"])
+    printer = mixed.searcher.evidence(OFF_TOPIC[1])
+    assert printer.off_subject == {}  # a printer question is not about sales: the printer FAQ keeps its score
+    assert mixed.searcher.rank(printer, k=1)[0].lesson_id in lessons["distractors"]
