@@ -28,6 +28,7 @@ from kb.yaml_text import read_yaml_file
 
 if TYPE_CHECKING:
     from kb.catalog import Catalog
+    from search.chunk_index import ChunkIndex
     from search.signals import Signals
 
 # Chunks whose subject is judged in one product: bounds the similarity matrix at a few megabytes.
@@ -81,13 +82,14 @@ class DomainCheck:
 
 
 class SubjectShares:
-    """Each lesson's document's off-subject share, computed once per loaded index (a few tenths of a second at
-    100,000 chunks) from the vectors it holds."""
+    """Each lesson's document's off-subject share, from the vectors the loaded index holds. Each part of the index
+    is judged once (a few tenths of a second at 100,000 chunks); chunks written since are judged as they come."""
 
     def __init__(self, catalog: "Catalog", domain: DomainCheck) -> None:
         self.catalog, self.domain = catalog, domain
         self._lock = threading.Lock()
         self._last: tuple["Signals", dict[str, float]] | None = None
+        self._judged: dict[int, tuple["ChunkIndex", np.ndarray]] = {}  # by id(part): the part and its chunks' verdicts
 
     def of_lessons(self, signals: "Signals") -> dict[str, float]:
         """Lesson id → the off-subject share of its document; empty when the vectors are not all in memory."""
@@ -100,7 +102,12 @@ class SubjectShares:
         parts = [part for part in signals.parts if part.chunk_ids]
         if not parts or any(part.dense is None for part in parts):
             return {}
-        off = np.concatenate([self.domain.off_subject(part.dense) for part in parts])
+        judged = {}
+        for part in parts:
+            found = self._judged.get(id(part))
+            judged[id(part)] = found if found is not None and found[0] is part else (part, self.domain.off_subject(part.dense))
+        self._judged = judged
+        off = np.concatenate([verdicts for _, verdicts in judged.values()])
         documents = self.catalog.lesson_documents()
         lesson_ids, chunk_lessons = np.unique(signals.lesson_ids.astype(str), return_inverse=True)
         document_ids, lesson_documents = np.unique([documents.get(lid, "") for lid in lesson_ids], return_inverse=True)

@@ -79,3 +79,20 @@ def test_only_a_sales_question_ranks_unrelated_documents_lower(mixed):
     printer = mixed.searcher.evidence(OFF_TOPIC[1])
     assert printer.off_subject == {}  # a printer question is not about sales: the printer FAQ keeps its score
     assert mixed.searcher.rank(printer, k=1)[0].lesson_id in lessons["distractors"]
+
+
+def test_a_document_added_after_the_first_search_is_judged_too(tmp_path: Path):
+    sales, recipe = tmp_path / "sales.md", tmp_path / "recipe.md"
+    sales.write_text("# 客户拜访\n\n拜访客户之前，先弄清楚客户内部谁在拍板、谁在用、谁在掏钱，再约决策人见面。\n", encoding="utf-8")
+    recipe.write_text("# 番茄炒蛋\n\n鸡蛋打散后先炒到凝固盛出，番茄切块炒出汁，再把鸡蛋倒回去，加盐和少许糖翻匀出锅。\n", encoding="utf-8")
+    workspace = Workspace(Settings(data_dir=tmp_path / "data"))
+    try:
+        workspace.ingestor.ingest([sales])
+        searcher = workspace.searcher
+        assert max(searcher.subject_shares.of_lessons(searcher.signals.current()).values()) == 0.0
+        workspace.ingestor.ingest([recipe])
+        shares = searcher.subject_shares.of_lessons(searcher.signals.current())
+        [recipe_doc] = [d for d in workspace.catalog.list_documents() if d.path.endswith("recipe.md")]
+        assert {shares[lesson.id] for lesson in workspace.catalog.lessons_of_document(recipe_doc.id)} == {1.0}
+    finally:
+        workspace.close()
