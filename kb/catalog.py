@@ -1057,9 +1057,14 @@ class Catalog:
         rows = self.db.execute(f"{_LESSON_SELECT} WHERE l.id IN ({marks}) GROUP BY l.id", list(lesson_ids))
         return {r["id"]: _lesson(r) for r in rows}
 
-    def lesson_documents(self) -> dict[str, str]:
-        """Every lesson's document id, by lesson id."""
-        return {r["id"]: r["document_id"] for r in self.db.execute("SELECT id, document_id FROM lessons")}
+    def lesson_documents(self, lesson_ids: Sequence[str]) -> dict[str, str]:
+        """Lesson id → its document's id, read 500 at a time."""
+        found: dict[str, str] = {}
+        for start in range(0, len(lesson_ids), 500):
+            part = list(lesson_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            found.update(self._tuples(f"SELECT id, document_id FROM lessons WHERE id IN ({marks})", part))
+        return found
 
     def lesson_titles(self, lesson_ids: Sequence[str]) -> dict[str, str]:
         """Lesson id → title, without the rest of the lesson."""

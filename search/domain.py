@@ -82,35 +82,41 @@ class DomainCheck:
 
 
 class SubjectShares:
-    """Each lesson's document's off-subject share, from the vectors the loaded index holds. Each part of the index
-    is judged once (a few tenths of a second at 100,000 chunks); chunks written since are judged as they come."""
+    """Per chunk of the loaded index, the off-subject share of its document, from the vectors the index holds. Each
+    part of the index is judged once (under a second at 100,000 chunks); chunks written since are judged as they
+    come."""
 
     def __init__(self, catalog: "Catalog", domain: DomainCheck) -> None:
         self.catalog, self.domain = catalog, domain
         self._lock = threading.Lock()
-        self._last: tuple["Signals", dict[str, float]] | None = None
-        self._judged: dict[int, tuple["ChunkIndex", np.ndarray]] = {}  # by id(part): the part and its chunks' verdicts
+        self._last: tuple["Signals", np.ndarray | None] | None = None
+        # By id(part): the part, its chunks' verdicts and their documents' ids.
+        self._judged: dict[int, tuple["ChunkIndex", np.ndarray, np.ndarray]] = {}
 
-    def of_lessons(self, signals: "Signals") -> dict[str, float]:
-        """Lesson id → the off-subject share of its document; empty when the vectors are not all in memory."""
+    def of_chunks(self, signals: "Signals") -> np.ndarray | None:
+        """Each chunk's document's off-subject share, in the order of ``signals.chunk_ids``; None when the vectors
+        are not all in memory."""
         with self._lock:
             if self._last is None or self._last[0] is not signals:
                 self._last = (signals, self._shares(signals))
             return self._last[1]
 
-    def _shares(self, signals: "Signals") -> dict[str, float]:
+    def _shares(self, signals: "Signals") -> np.ndarray | None:
         parts = [part for part in signals.parts if part.chunk_ids]
         if not parts or any(part.dense is None for part in parts):
-            return {}
+            return None
         judged = {}
         for part in parts:
             found = self._judged.get(id(part))
-            judged[id(part)] = found if found is not None and found[0] is part else (part, self.domain.off_subject(part.dense))
+            judged[id(part)] = found if found is not None and found[0] is part else (part, *self._judge(part))
         self._judged = judged
-        off = np.concatenate([verdicts for _, verdicts in judged.values()])
-        documents = self.catalog.lesson_documents()
-        lesson_ids, chunk_lessons = np.unique(signals.lesson_ids.astype(str), return_inverse=True)
-        document_ids, lesson_documents = np.unique([documents.get(lid, "") for lid in lesson_ids], return_inverse=True)
-        chunk_documents = lesson_documents[chunk_lessons]
-        share = np.bincount(chunk_documents, weights=off, minlength=len(document_ids)) / np.bincount(chunk_documents, minlength=len(document_ids))
-        return dict(zip(lesson_ids.tolist(), share[lesson_documents].tolist()))
+        off = np.concatenate([verdicts for _, verdicts, _ in judged.values()])
+        _, documents = np.unique(np.concatenate([ids for _, _, ids in judged.values()]), return_inverse=True)
+        share = np.bincount(documents, weights=off) / np.bincount(documents)
+        return share[documents].astype(np.float32)
+
+    def _judge(self, part: "ChunkIndex") -> tuple[np.ndarray, np.ndarray]:
+        """The part's chunks' verdicts (True: off the subject) and their documents' ids."""
+        lessons = list(part.lesson_index)
+        documents = self.catalog.lesson_documents(lessons)
+        return self.domain.off_subject(part.dense), np.array([documents.get(lid, "") for lid in lessons])[part.lesson_codes]

@@ -173,8 +173,8 @@ class Searcher:
         off_domain = self.domain.margins(weighed) if self.domain else {}
         lessons = signals.lesson_ids[rows].tolist()
         on_subject = off_domain.get("dense", 0.0) < 0
-        shares = self.subject_shares.of_lessons(signals) if self.subject_shares and on_subject else {}
-        off_subject = {lid: shares[lid] for lid in set(lessons) if shares.get(lid)}
+        shares = self.subject_shares.of_chunks(signals) if self.subject_shares and on_subject else None
+        off_subject = {} if shares is None else {lid: float(shares[i]) for i, lid in zip(rows, lessons) if shares[i] > 0}
         return Evidence(query, terms, [ids[i] for i in rows], lessons, chosen_scores, searched_titles, tops, off_domain, off_subject)
 
     def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:

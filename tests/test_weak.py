@@ -64,8 +64,13 @@ def _lessons_by_folder(workspace: Workspace) -> dict[str, set[str]]:
     return found
 
 
+def _lesson_shares(workspace: Workspace) -> dict[str, float]:
+    signals = workspace.searcher.signals.current()
+    return dict(zip(signals.lesson_ids, workspace.searcher.subject_shares.of_chunks(signals).tolist()))
+
+
 def test_unrelated_documents_are_judged_off_the_subject(mixed):
-    shares = mixed.searcher.subject_shares.of_lessons(mixed.searcher.signals.current())
+    shares = _lesson_shares(mixed)
     lessons = _lessons_by_folder(mixed)
     assert min(shares[lid] for lid in lessons["distractors"]) >= 0.8
     assert max(shares[lid] for lid in lessons["corpus"]) <= 0.25
@@ -88,10 +93,9 @@ def test_a_document_added_after_the_first_search_is_judged_too(tmp_path: Path):
     workspace = Workspace(Settings(data_dir=tmp_path / "data"))
     try:
         workspace.ingestor.ingest([sales])
-        searcher = workspace.searcher
-        assert max(searcher.subject_shares.of_lessons(searcher.signals.current()).values()) == 0.0
+        assert max(_lesson_shares(workspace).values()) == 0.0
         workspace.ingestor.ingest([recipe])
-        shares = searcher.subject_shares.of_lessons(searcher.signals.current())
+        shares = _lesson_shares(workspace)
         [recipe_doc] = [d for d in workspace.catalog.list_documents() if d.path.endswith("recipe.md")]
         assert {shares[lesson.id] for lesson in workspace.catalog.lessons_of_document(recipe_doc.id)} == {1.0}
     finally:
