@@ -10,7 +10,7 @@ more questions apart than either alone (docs/BENCHMARKS.md).
 
 The same descriptions tell which documents keep to the subject: a chunk is off the subject when its vector is
 nearer to a description of elsewhere than to any of the subject's, and a document's off-subject share is the
-share of its chunks that are (search/ranks lessons of mostly off-subject documents lower).
+share of its chunks that are (search/searcher.py ranks the lessons of such documents lower).
 """
 
 from __future__ import annotations
