@@ -59,7 +59,9 @@ def _tree_from_headings(blocks: list[Block], title: str | None) -> Section:
     top_is_title = headings[0].level == top and sum(h.level == top for h in headings) == 1 and len(headings) > 1
     for block in blocks:
         if isinstance(block, Heading) and not looks_like_title(block.text):
-            block = Paragraph(block.text)  # a date or a file name set as a heading is text, not a section
+            if any(pattern.search(block.text.strip()) for pattern in _FILE_NAMES):
+                continue  # a file's name set as a heading says nothing
+            block = Paragraph(block.text)  # a date set as a heading is text, not a section
         if isinstance(block, Heading):
             if top_is_title and block is headings[0]:
                 root.title = root.title or block.text
@@ -210,6 +212,11 @@ def sentences_of(text: str) -> list[str]:
 
 
 # What can never be a title: dates, numbers and timestamps, URLs, file names (an image's), HTML.
+# An image's or a file's name, where a heading or a line of text should be.
+_FILE_NAMES = [
+    re.compile(r"^[\w\-.]*\.(?:png|jpe?g|gif|webp|svg|bmp|tiff?|pdf|docx?|pptx?|xlsx?|mp4|mp3)$", re.IGNORECASE),
+    re.compile(r"^(?:image|img|pic|photo|screenshot|截图|图片|微信图片)[-_ ]?\d{6,}", re.IGNORECASE),
+]
 _NOT_A_TITLE = [
     re.compile(r"^[\d\s.,:;/\-–—+%()#*年月日号时分秒]+$"),  # numbers, dates in digits, subtitle cues and timestamps
     re.compile(
@@ -219,8 +226,7 @@ _NOT_A_TITLE = [
     ),
     re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:[,.]\d{1,3})?\s*-->"),  # a subtitle cue
     re.compile(r"https?://|www\.|://|[?&][a-z_]+=|\.(?:com|cn|org|net|html?|php|aspx?)\b", re.IGNORECASE),
-    re.compile(r"^[\w\-.]*\.(?:png|jpe?g|gif|webp|svg|bmp|tiff?|pdf|docx?|pptx?|xlsx?|mp4|mp3)$", re.IGNORECASE),
-    re.compile(r"^(?:image|img|pic|photo|screenshot|截图|图片|微信图片)[-_ ]?\d{6,}", re.IGNORECASE),
+    *_FILE_NAMES,
     re.compile(r"</?[a-z][a-z0-9]*(?:\s[^<>]*)?/?>|&(?:nbsp|amp|lt|gt|quot)\b", re.IGNORECASE),
 ]
 # A fragment that starts mid-sentence: a lower-case word, a closing mark or a clause separator first.
