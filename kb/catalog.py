@@ -433,6 +433,18 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+# Values bound in one "IN (…)" list: well under SQLite's limit on a statement's variables.
+IN_BATCH = 500
+
+
+def _in_batches(values: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """The distinct values IN_BATCH at a time, each batch with its "?,?,…" placeholders."""
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), IN_BATCH):
+        batch = unique[start : start + IN_BATCH]
+        yield batch, ",".join("?" * len(batch))
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -725,9 +737,7 @@ class Catalog:
     def paragraphs_kept_elsewhere(self, source: str, document_id: str, hashes: Sequence[str]) -> set[str]:
         """Which of these paragraph hashes another document of the source already keeps."""
         found: set[str] = set()
-        for start in range(0, len(hashes), 500):
-            batch = list(hashes[start : start + 500])
-            marks = ",".join("?" * len(batch))
+        for batch, marks in _in_batches(hashes):
             found.update(
                 row["hash"]
                 for row in self.db.execute(
@@ -947,10 +957,7 @@ class Catalog:
         its candidates, from the index of id, archive and verify-by alone."""
         today = utc_today().isoformat()
         states: dict[str, LessonState] = {}
-        unique = list(dict.fromkeys(lesson_ids))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_batches(lesson_ids):
             rows = self._tuples(
                 f"SELECT id, archived_at IS NOT NULL FROM lessons INDEXED BY lessons_state WHERE id IN ({marks}) "
                 "AND (archived_at IS NOT NULL OR verify_by < ?)",
@@ -1060,9 +1067,7 @@ class Catalog:
     def lesson_documents(self, lesson_ids: Sequence[str]) -> dict[str, str]:
         """Lesson id → its document's id, read 500 at a time."""
         found: dict[str, str] = {}
-        for start in range(0, len(lesson_ids), 500):
-            part = list(lesson_ids[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_batches(lesson_ids):
             found.update(self._tuples(f"SELECT id, document_id FROM lessons WHERE id IN ({marks})", part))
         return found
 
@@ -1246,10 +1251,7 @@ class Catalog:
 
     def _cached_vectors(self, model: str, hashes: Sequence[str]) -> Iterator[tuple[str, bytes]]:
         """(text hash, vector bytes) of the hashes that the cache holds, read 500 at a time."""
-        unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_batches(hashes):
             yield from self.db.execute(
                 f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})", [model, *part]
             )
