@@ -132,6 +132,12 @@ def has_cjk(text: str) -> bool:
     return bool(_cjk_re().search(text))
 
 
+def mainly_cjk(text: str) -> bool:
+    """Whether at least 30 % of the text's letters are CJK characters: Chinese with some English in it counts."""
+    letters = sum(ch.isalpha() for ch in text)
+    return letters > 0 and len(_cjk_re().findall(text)) >= 0.3 * letters
+
+
 def tokenize(text: str, *, drop_stopwords: bool = False) -> list[str]:
     """Search-mode jieba tokens of the folded text, without punctuation or spaces.
 

@@ -27,6 +27,7 @@ class ChunkIndex:
     # lacks a chunk's vector (then Chroma is asked).
     dense: np.ndarray | None
     rowids: np.ndarray  # each chunk's rowid in the catalog
+    cjk: np.ndarray  # per chunk, whether it is written mainly in CJK characters (kb.textnorm.mainly_cjk)
 
     @cached_property
     def chunk_lessons(self) -> np.ndarray:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,13 +15,14 @@ import numpy as np
 from kb.catalog import Catalog
 from kb.domain import MAX_K, Chunk, Lesson, SearchFilters, SearchResult
 from kb.embedding import CachedEmbedder, Embedder, one_blas_thread
-from kb.textnorm import compact, fold
+from kb.textnorm import compact, fold, mainly_cjk
 from ingest.tagging import Facets
 from search.dense import dense_search
 from search.domain import DomainCheck, SubjectShares
 from search.fusion import FusionWeights, WeakCalibration, convex_fusion, minmax
 from search.lexical import match_expression, query_bigrams, query_tokens, title_search
 from search.query import Glossary, Query, parse_query
+from search.scripts import ALIGNED_VIEWS, script_gaps
 from search.terms import is_meaningful
 from search.signals import ChunkSignals, Signals
 
@@ -68,6 +70,11 @@ class Evidence:
     off_domain: dict[str, float] = field(default_factory=dict)  # DomainCheck's margins of the query, by view
     # For an on-subject question, each candidate lesson's document's off-subject share (where it is not zero).
     off_subject: dict[str, float] = field(default_factory=dict)
+    # Per signal, what fusion adds to each candidate's score: the cross-script gap (search/scripts.py).
+    shifts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def fusion_inputs(self) -> dict[str, np.ndarray]:
+        return {name: scores + self.shifts[name] if name in self.shifts else scores for name, scores in self.signals.items()}
 
 
 class Searcher:
@@ -175,7 +182,15 @@ class Searcher:
         on_subject = off_domain.get("dense", 0.0) < 0
         shares = self.subject_shares.of_chunks(signals) if self.subject_shares and on_subject else None
         off_subject = {} if shares is None else {lid: float(shares[i]) for i, lid in zip(rows, lessons) if shares[i] > 0}
-        return Evidence(query, terms, [ids[i] for i in rows], lessons, chosen_scores, searched_titles, tops, off_domain, off_subject)
+        scores_at = {name: partial(signals.view_at, name, vector) for name, vector in query_vectors.items() if name in ALIGNED_VIEWS}
+        if dense_scores is None:  # Chroma's scores of its nearest chunks only: no mean to read
+            del scores_at["dense"]
+        else:
+            scores_at["dense"] = dense_scores.__getitem__
+        shifts = script_gaps(mainly_cjk(query.text), signals.cjk, rows, scores_at)
+        return Evidence(
+            query, terms, [ids[i] for i in rows], lessons, chosen_scores, searched_titles, tops, off_domain, off_subject, shifts
+        )
 
     def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:
         """Best lessons for the query; at most ``per_lesson`` results (chunks) from one lesson."""
@@ -185,7 +200,7 @@ class Searcher:
     def rank(self, evidence: Evidence, *, k: int = 10, per_lesson: int = 1) -> Results:
         """Fuse the evidence into ranked lessons (each showing its best chunks) and judge whether they are weak."""
         query, terms = evidence.query, evidence.terms
-        fused = convex_fusion(evidence.signals, self.weights)
+        fused = convex_fusion(evidence.fusion_inputs(), self.weights)
         chunk_scores = {cid: float(score) for cid, score in zip(evidence.candidates, fused)}
         lesson_of = dict(zip(evidence.candidates, evidence.lessons))
         quoting: set[str] = set()  # lessons the query quotes verbatim

@@ -24,7 +24,7 @@ from kb.catalog import Catalog
 from kb.domain import Chunk
 from kb.embedding import CachedEmbedder, fingerprint, unpack_sparse
 from kb.errors import KbError
-from kb.textnorm import char_bigrams
+from kb.textnorm import char_bigrams, mainly_cjk
 from search import snapshot
 from search.chunk_index import ChunkIndex
 from search.postings import Columns, Postings
@@ -47,6 +47,7 @@ class Signals:
     holds_removed: bool = False  # whether the first part holds chunks that the catalog no longer has
     chunk_ids: list[str] = field(init=False)
     lesson_ids: np.ndarray = field(init=False)  # per chunk, its lesson's id (an array of str objects)
+    cjk: np.ndarray = field(init=False)  # per chunk, whether it is written mainly in CJK characters
     _current: np.ndarray = field(init=False)  # False where a later part holds a newer version of the chunk
 
     def __post_init__(self) -> None:
@@ -55,6 +56,7 @@ class Signals:
         object.__setattr__(self, "chunk_ids", ids)
         lessons = [part.chunk_lessons for part in self.parts if part.chunk_ids]
         object.__setattr__(self, "lesson_ids", np.concatenate(lessons) if lessons else np.array([], dtype=object))
+        object.__setattr__(self, "cjk", np.concatenate([part.cjk for part in self.parts] or [np.zeros(0, dtype=bool)]))
         object.__setattr__(self, "_current", np.array([newest[cid] == i for i, cid in enumerate(ids)], dtype=bool))
 
     def allowed(self, lesson_ids: set[str] | None) -> np.ndarray:
@@ -261,6 +263,7 @@ class ChunkSignals:
             matrices={view.name: self._view_matrix(view, view.chunk_texts(chunks)) for view in self.views},
             dense=self._dense_columns(chunks),
             rowids=np.array([r["rowid"] for r in rows], dtype=np.int64),
+            cjk=np.array([mainly_cjk(text) for text in texts], dtype=bool),
         )
 
     def _dense_columns(self, chunks: list[Chunk]) -> np.ndarray | None:

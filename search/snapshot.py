@@ -26,7 +26,7 @@ from search.postings import Columns, Postings, mapped_array
 log = logging.getLogger(__name__)
 
 # Bumped when the saved layout changes; older snapshots are then ignored (and replaced by the next save).
-FORMAT = 4  # 4: the dense vectors by column
+FORMAT = 5  # 4: the dense vectors by column; 5: each chunk's script
 _META = "meta.json"
 _PART = "written-since"  # the part inside a saved index's folder
 # A staging folder this old was left by a killed writer: saving 100,000 chunks takes seconds.
@@ -121,6 +121,7 @@ def _write(folder: Path, index: ChunkIndex, generation: int, fingerprints: dict[
     _write_lines(folder / "lesson_ids.txt", list(index.lesson_index))
     np.save(folder / "lesson_codes.npy", index.lesson_codes)
     np.save(folder / "rowids.npy", index.rowids)
+    np.save(folder / "cjk.npy", index.cjk)
     postings = {name: p for name, p in (("bm25", index.bm25), ("bigrams", index.bigrams)) if p is not None}
     for name, p in postings.items():
         p.save(folder, name)
@@ -164,6 +165,7 @@ def _read(folder: Path, meta: dict) -> ChunkIndex:
         matrices=matrices,
         dense=mapped_array(folder / "dense.npy") if meta["dense"] else None,
         rowids=mapped_array(folder / "rowids.npy"),
+        cjk=mapped_array(folder / "cjk.npy"),
     )
 
 

@@ -16,6 +16,7 @@ from kb.workspace import Workspace
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
 CORPUS_DIR = REPO_ROOT / "corpus"
+DISTRACTORS = Path(__file__).parent / "eval" / "distractors"  # documents on other subjects, Chinese and English
 # The seeds are five real scraped articles kept beside the repository, not in it (see the README).
 NEEDS_SEEDS = f"needs the five shared seed articles at {SEEDS_DIR} (beside the repository, not part of it; see README)"
 
@@ -76,6 +77,16 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, seeds_dir: Path):
     assert not report.failed, report.failed
     yield ws
     ws.close()
+
+
+@pytest.fixture(scope="session")
+def mixed(tmp_path_factory: pytest.TempPathFactory):
+    """A workspace with corpus/ and the unrelated documents of tests/eval/distractors/, by the real engine."""
+    workspace = Workspace(Settings(data_dir=tmp_path_factory.mktemp("mixed")))
+    report = workspace.ingestor.ingest([CORPUS_DIR, DISTRACTORS])
+    assert not report.failed, report.failed
+    yield workspace
+    workspace.close()
 
 
 class HashEmbedder:

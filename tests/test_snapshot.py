@@ -71,6 +71,7 @@ def tiny_index() -> ChunkIndex:
         matrices={"use": np.eye(2, 4, dtype=np.float32)},
         dense=None,
         rowids=np.array([1, 2]),
+        cjk=np.array([True, True]),
     )
 
 

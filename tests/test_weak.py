@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS_DIR
+from conftest import CORPUS_DIR, DISTRACTORS
 
 from kb.errors import BadFileError
 from kb.settings import Settings
@@ -14,19 +14,9 @@ from search.domain import DomainCheck
 
 pytestmark = pytest.mark.slow
 
-DISTRACTORS = Path(__file__).parent / "eval" / "distractors"
 # Questions that the unrelated documents answer well, but a sales knowledge base has no lesson for.
 OFF_TOPIC = ["清蒸鱼要蒸几分钟", "打印机老是卡纸怎么办", "How does GitHub paginate REST API results?", "個人所得稅專項附加扣除有哪些"]
 ON_TOPIC = ["客户嫌我们报价太高怎么办", "怎样找到客户内部真正拍板的人", "How do we win back a customer after the champion leaves?"]
-
-
-@pytest.fixture(scope="module")
-def mixed(tmp_path_factory: pytest.TempPathFactory):
-    workspace = Workspace(Settings(data_dir=tmp_path_factory.mktemp("mixed")))
-    report = workspace.ingestor.ingest([CORPUS_DIR, DISTRACTORS])
-    assert not report.failed, report.failed
-    yield workspace
-    workspace.close()
 
 
 def test_off_topic_questions_are_weak_though_unrelated_documents_match_them(mixed):
