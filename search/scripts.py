@@ -18,7 +18,7 @@ import numpy as np
 
 ALIGNED_VIEWS = ("dense", "use")  # the embedding signals whose scores carry the language offset
 MIN_SCRIPT_CHUNKS = 3  # fewer chunks than this in either script: no offset to read
-SAMPLE = 2048  # chunks of each script whose scores give its mean
+SAMPLE = 512  # chunks of each script whose scores give its mean (0.9 ms per English question at 93k chunks)
 
 
 def script_gaps(

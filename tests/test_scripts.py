@@ -47,3 +47,9 @@ def test_an_english_question_reaches_the_chinese_lesson_that_answers_it(mixed):
     titles = [result.title for result in mixed.searcher.rank(evidence, k=3)]
     assert "先问背景，再问问题" in titles, titles
     assert mixed.searcher.evidence("第一次拜访新客户之前要准备什么").shifts == {}
+
+
+@pytest.mark.slow
+def test_an_english_question_an_english_document_answers_still_gets_it_first(mixed):
+    results = mixed.searcher.search("How does GitHub paginate REST API results?", k=2)
+    assert all(result.source.endswith("dev-digest-issue-52.md") for result in results), [r.source for r in results]
