@@ -147,25 +147,26 @@ class ChunkSignals:
             with self._lock:
                 self._signals = self._whole(generation)
             return
-        _, folder, written, _ = found
+        index, folder, written, _ = found
         if written:
-            self._part(folder, written, generation)
+            self._part(index, folder, written, generation)
 
     def _updated(self, signals: Signals, generation: int) -> tuple[Signals, bool]:
         """The loaded index with the chunks written since as a second part, and whether a rebuild should follow."""
         base = signals.parts[0]
         written, removed, rebuild = self._written_since(base)
-        parts = (base, self._part(signals.saved_in, written, generation)) if written else (base,)
+        parts = (base, self._part(base, signals.saved_in, written, generation)) if written else (base,)
         return Signals(parts, generation, signals.saved_in, holds_removed=removed > 0), rebuild
 
-    def _part(self, saved_in: Path | None, written: list, generation: int) -> ChunkIndex:
-        """The chunks written since the saved index in ``saved_in``: the part saved beside it when that holds exactly
-        them, else indexed here and saved there for the next process."""
+    def _part(self, base: ChunkIndex, saved_in: Path | None, written: list, generation: int) -> ChunkIndex:
+        """The chunks written since ``base`` (saved in ``saved_in``): the part saved beside it when that holds exactly
+        them, else indexed here, their BM25 scores read with ``base``'s statistics, and saved there for the next
+        process."""
         ids = [r["id"] for r in written]
         saved = snapshot.load_part(saved_in, generation) if saved_in is not None else None
         if saved is not None and saved.chunk_ids == ids:
             return saved
-        part = self._index(written)
+        part = self._index(written, beside=base)
         if saved_in is not None:
             try:
                 snapshot.save_part(saved_in, part, generation, self.fingerprints)
@@ -200,7 +201,7 @@ class ChunkSignals:
         if found is None:
             return None
         index, folder, written, removed = found
-        parts = (index, self._part(folder, written, generation)) if written else (index,)
+        parts = (index, self._part(index, folder, written, generation)) if written else (index,)
         return Signals(parts, generation, folder, holds_removed=removed > 0)
 
     def _of_this_catalog(self, index: ChunkIndex) -> bool:
@@ -249,7 +250,8 @@ class ChunkSignals:
         with self._lock:
             self._signals = whole
 
-    def _index(self, rows: Sequence) -> ChunkIndex:
+    def _index(self, rows: Sequence, beside: ChunkIndex | None = None) -> ChunkIndex:
+        """The rows' index; ``beside`` the loaded index, their BM25 scores as one index with its chunks would give."""
         chunks = [Chunk(r["id"], r["lesson_id"], 0, r["text"], r["context"]) for r in rows]
         lesson_index: dict[str, int] = {}
         codes = np.array([lesson_index.setdefault(c.lesson_id, len(lesson_index)) for c in chunks], dtype=np.int64)
@@ -258,8 +260,8 @@ class ChunkSignals:
             chunk_ids=[c.id for c in chunks],
             lesson_codes=codes,
             lesson_index=lesson_index,
-            bm25=Postings.build((r["tokens"] or "").split() for r in rows),
-            bigrams=Postings.build(char_bigrams(text) for text in texts),
+            bm25=Postings.build(((r["tokens"] or "").split() for r in rows), beside.bm25 if beside else None),
+            bigrams=Postings.build((char_bigrams(text) for text in texts), beside.bigrams if beside else None),
             matrices={view.name: self._view_matrix(view, view.chunk_texts(chunks)) for view in self.views},
             dense=self._dense_columns(chunks),
             rowids=np.array([r["rowid"] for r in rows], dtype=np.int64),

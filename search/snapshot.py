@@ -26,7 +26,7 @@ from search.postings import Columns, Postings, mapped_array
 log = logging.getLogger(__name__)
 
 # Bumped when the saved layout changes; older snapshots are then ignored (and replaced by the next save).
-FORMAT = 5  # 4: the dense vectors by column; 5: each chunk's script
+FORMAT = 6  # 4: the dense vectors by column; 5: each chunk's script; 6: the postings' total length
 _META = "meta.json"
 _PART = "written-since"  # the part inside a saved index's folder
 # A staging folder this old was left by a killed writer: saving 100,000 chunks takes seconds.

@@ -41,6 +41,21 @@ def test_postings_score_every_document_as_bm25s_does(tmp_path, query):
     assert np.allclose(loaded.scores(query), expected)
 
 
+NEW_DOCUMENTS = [["客户", "教练", "教练"], ["回款", "客户", "价格", "价格", "验收"], ["renewal"]]
+
+
+@pytest.mark.parametrize("query", [["客户"], ["教练", "价格"], ["回款", "renewal", "未知"]])
+def test_documents_scored_beside_an_index_score_as_in_one_index_with_it(tmp_path, query):
+    whole = bm25s.BM25()
+    whole.index(DOCUMENTS + NEW_DOCUMENTS, show_progress=False)
+    loaded = Postings.build(iter(DOCUMENTS))
+    loaded.save(tmp_path, "words")  # the loaded index may be a saved one: its length is kept
+    beside = Postings.build(iter(NEW_DOCUMENTS), Postings.load(tmp_path, "words", len(DOCUMENTS)))
+    expected = whole.get_scores(query)[len(DOCUMENTS) :]
+    assert np.allclose(beside.scores(query), expected)
+    assert not np.allclose(Postings.build(iter(NEW_DOCUMENTS)).scores(query), expected)  # alone, they score otherwise
+
+
 def test_the_sparse_view_scores_by_column_as_the_sparse_matrix_product(tmp_path):
     rng = np.random.default_rng(3)
     rows = np.zeros((40, 2 * SPARSE_TOP_K), dtype=np.float32)
