@@ -250,7 +250,7 @@ def _search_jsonl(searcher, per_lesson: int) -> None:
             )
             k = bounded_int("k", request.get("k", 10), 1, MAX_K)
             results = searcher.search(query, k=k, filters=filters, per_lesson=per_lesson)
-            out = {"id": request_id, "weak": results.weak, "results": [r.to_json() for r in results]}
+            out = {"id": request_id, "weak": results.weak, "off_subject": results.off_subject, "results": [r.to_json() for r in results]}
         except (TypeError, ValueError, KbError) as exc:  # ValueError covers bad JSON and bad UTF-8
             out = {"id": request_id, "error": f"line {number}: {exc}"}
         # The id is echoed as sent; one that JSON cannot carry (a lone surrogate) is replaced, not fatal.

@@ -153,6 +153,17 @@ class GapQueue:
             ).rowcount
         return int(row["gap_id"]) if closed else None
 
+    def vouches_for(self, lesson_id: str) -> bool:
+        """Whether the lesson's document holds the answer of an answered gap: the team keeps it on purpose, whatever
+        its subject (search/searcher.py trusts it then)."""
+        row = self.db.execute(
+            "SELECT 1 FROM gaps g JOIN lessons answer ON answer.id = g.answer_lesson_id"
+            " JOIN lessons lesson ON lesson.document_id = answer.document_id"
+            " WHERE g.status = 'answered' AND lesson.id = ? LIMIT 1",
+            (lesson_id,),
+        ).fetchone()
+        return row is not None
+
     def open_questions(self, limit: int) -> list[str]:
         """The weak questions of open gaps, most recently asked first: what a re-check searches again."""
         rows = self.db.execute(

@@ -45,7 +45,9 @@ class Recheck:
 
 def refresh_gaps(queue: GapQueue, searcher: Searcher) -> Recheck:
     """Group the weak searches logged outside the queue, then search the open gaps' weak questions again: a question
-    no longer weak is answered, and its gap once none of its questions is weak."""
+    no longer weak is answered, and its gap once none of its questions is weak. A question weak only because its
+    best lesson's document is off the base's subject is answered too: the team asked it, and the document that
+    answers it is kept on purpose from then on (search/searcher.py)."""
     done = Recheck()
     for log_id, question, asked_at in queue.ungrouped_weak_queries(BACKFILL_QUERIES):
         queue.link_logged(log_id, queue.record(question, grouping_vector(searcher, question), asked_at=asked_at))
@@ -53,7 +55,7 @@ def refresh_gaps(queue: GapQueue, searcher: Searcher) -> Recheck:
     for question in queue.open_questions(RECHECK_QUESTIONS):
         results = searcher.search(question, k=1)
         done.searched += 1
-        if not results.weak:
+        if not results.weak or results.off_subject:
             gap_id = queue.found(question, results[0].lesson_id)
             if gap_id is not None:
                 done.answered.append(gap_id)

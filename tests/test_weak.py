@@ -8,9 +8,11 @@ import pytest
 from conftest import CORPUS_DIR, DISTRACTORS
 
 from kb.errors import BadFileError
+from kb.gaps import GapQueue
 from kb.settings import Settings
 from kb.workspace import Workspace
 from search.domain import DomainCheck
+from search.gap_check import note_search, refresh_gaps
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +74,7 @@ def test_only_a_sales_question_ranks_unrelated_documents_lower(mixed):
     assert any(lid in lessons["distractors"] for lid in evidence.off_subject)  # candidates, but marked down
     assert all(share <= 0.25 for lid, share in evidence.off_subject.items() if lid in lessons["corpus"])
     printer = mixed.searcher.evidence(OFF_TOPIC[1])
-    assert printer.off_subject == {}  # a printer question is not about sales: the printer FAQ keeps its score
+    assert not printer.on_subject  # a printer question is not about sales: the printer FAQ keeps its score
     assert mixed.searcher.rank(printer, k=1)[0].lesson_id in lessons["distractors"]
 
 
@@ -90,3 +92,54 @@ def test_a_document_added_after_the_first_search_is_judged_too(tmp_path: Path):
         assert {shares[lesson.id] for lesson in workspace.catalog.lessons_of_document(recipe_doc.id)} == {1.0}
     finally:
         workspace.close()
+
+
+COFFEE = """# 手冲咖啡入门
+
+## 水温和粉水比
+
+手冲咖啡的水温一般在 90 到 94 摄氏度之间：浅烘的豆子用偏高的水温，深烘的豆子用偏低的水温。粉水比从 1:15 开始试，
+15 克咖啡粉配 225 毫升水，喝着太淡就把比例调到 1:14，太苦就调到 1:16。
+
+## 研磨度
+
+研磨度接近白砂糖的颗粒。磨得太细，萃取时间超过三分钟，咖啡发苦发涩；磨得太粗，两分钟不到就滴完，喝起来发酸、寡淡。
+"""
+COFFEE_QUESTIONS = ["手冲咖啡的水温应该是多少度？", "What water temperature should I use for pour-over coffee?"]
+# Its margins and scores alone trust the coffee guide: only the guide's subject makes it weak.
+TRUSTED_BY_SCORES = "手沖咖啡的粉水比多少合適？"
+
+
+@pytest.fixture(scope="module")
+def coffee(tmp_path_factory):
+    """The corpus's playbooks and a coffee guide nobody filed on purpose."""
+    root = tmp_path_factory.mktemp("coffee")
+    (root / "手冲咖啡入门.md").write_text(COFFEE, encoding="utf-8")
+    workspace = Workspace(Settings(data_dir=root / "data"))
+    workspace.ingestor.ingest([CORPUS_DIR / "playbooks", root / "手冲咖啡入门.md"])
+    yield workspace
+    workspace.close()
+
+
+def test_a_question_only_an_unrelated_document_answers_is_weak(coffee):
+    [document] = [d for d in coffee.catalog.list_documents() if d.path.endswith("手冲咖啡入门.md")]
+    guide = {lesson.id for lesson in coffee.catalog.lessons_of_document(document.id)}
+    for question in [*COFFEE_QUESTIONS, TRUSTED_BY_SCORES]:
+        results = coffee.searcher.search(question, k=3)
+        assert results.weak, question
+        assert results[0].lesson_id in guide, question  # the guide is still shown first
+    trusted = coffee.searcher.search(TRUSTED_BY_SCORES, k=3)
+    assert trusted.off_subject
+    evidence = coffee.searcher.evidence(TRUSTED_BY_SCORES)
+    assert not coffee.searcher.calibration.weak(evidence.tops, evidence.off_domain)
+    assert not coffee.searcher.search(ON_TOPIC[0], k=3).weak
+
+
+def test_a_document_that_answers_a_gap_is_trusted_from_then_on(coffee):
+    queue = GapQueue(coffee.catalog)
+    searcher = coffee.searcher
+    gap_id = note_search(queue, searcher, TRUSTED_BY_SCORES, searcher.search(TRUSTED_BY_SCORES, k=3), None)
+    assert gap_id is not None and queue.get(gap_id).status == "open"
+    assert refresh_gaps(queue, searcher).answered == [gap_id]
+    assert not searcher.search(TRUSTED_BY_SCORES, k=3).weak
+    assert not searcher.search(COFFEE_QUESTIONS[1], k=3).off_subject  # the whole guide is the team's now

@@ -81,7 +81,7 @@ def api_search(
     results = workspace.searcher.search(q, k=k, filters=filters)
     background.add_task(_log, request, workspace, q, results, k)
     # Plain JSON already: a JSONResponse spares FastAPI's walk over every value of the results.
-    return JSONResponse({"weak": results.weak, "results": [result.to_json() for result in results]})
+    return JSONResponse({"weak": results.weak, "off_subject": results.off_subject, "results": [result.to_json() for result in results]})
 
 
 @router.get("/", dependencies=[Depends(can_read)], include_in_schema=False)
@@ -117,6 +117,7 @@ def search_page(
         "lessons": None,  # no question but filters: the lessons they match
         "too_long": False,
         "weak": False,  # the search found nothing that really matches: the results are only the nearest lessons
+        "off_subject": False,  # weak only because the best lesson's document is about something else
         "suggested_tags": [],
         "prev_url": None,
         "next_url": None,
@@ -131,6 +132,7 @@ def search_page(
             return render(request, "search.html", context, status_code=422)
         found = list(response)
         context["weak"] = response.weak  # even the best answers are weak: they are shown as the nearest lessons
+        context["off_subject"] = response.off_subject
         if page == 1:  # later pages repeat a question already logged; the count is what the first page shows
             background.add_task(_log, request, workspace, q, response, PAGE_SIZE)
         context["results"], context["total"] = found[start:end], len(found)
