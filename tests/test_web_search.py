@@ -193,8 +193,8 @@ def test_api_search_answers_search_result_json_items(client, workspace):
     response = client.get("/api/search", params={"q": "培养教练", "k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"results", "weak"}
-    assert body["weak"] is False
+    assert set(body) == {"results", "weak", "off_subject"}
+    assert body["weak"] is False and body["off_subject"] is False
     assert len(body["results"]) == 3
     expected = [r.to_json() for r in workspace.searcher.search("培养教练", k=3)]
     assert body["results"] == expected
