@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 
 import pytest
@@ -262,3 +265,30 @@ def test_api_docs_follow_the_reading_rule(tmp_path):
         for path in ("/docs", "/redoc", "/openapi.json"):
             assert public.get(path, follow_redirects=False).status_code == 200, path
         assert "/api/search" in public.get("/openapi.json").json()["paths"]
+
+
+def test_searches_at_once_wait_their_turn_for_a_slot(client, workspace, monkeypatch):
+    limiter = client.app.state.search_slots
+    monkeypatch.setattr(limiter, "total_tokens", 1)
+    running, most, lock = 0, 0, threading.Lock()
+    search = workspace.searcher.search
+
+    def counted(*args, **kwargs):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.05)  # long enough for the other requests to arrive meanwhile
+            return search(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(workspace.searcher, "search", counted)
+    questions = ["培养教练", "客户嫌报价太高", "回款", "决策链"]
+    with ThreadPoolExecutor(len(questions)) as pool:
+        answers = list(pool.map(lambda q: client.get("/api/search", params={"q": q}), questions))
+    assert [answer.status_code for answer in answers] == [200] * len(questions)
+    assert all(answer.json()["results"] for answer in answers)
+    assert most == 1 and limiter.borrowed_tokens == 0

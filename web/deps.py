@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
+import anyio
+import anyio.from_thread
 from fastapi import BackgroundTasks, Depends, Request
 
 from kb.accounts import Accounts
@@ -31,6 +36,29 @@ def get_accounts(request: Request) -> Accounts:
 
 def get_lesson_sets(request: Request) -> LessonSets:
     return LessonSets(get_catalog(request))
+
+
+# Searches that run at once; the others wait their turn. A search is CPU work over the whole index: run side by
+# side, eight of them share two cores and each takes as long as all eight, while in turn most finish sooner
+# (docs/BENCHMARKS.md, stop 36). One per core, since a search's query encoders already run on threads of their own.
+SEARCH_SLOTS = os.cpu_count() or 1
+
+
+def search_slots() -> anyio.CapacityLimiter:
+    """The server's limiter of searches at once (made in the app's event loop, at start-up)."""
+    return anyio.CapacityLimiter(SEARCH_SLOTS)
+
+
+@contextmanager
+def search_slot(request: Request) -> Iterator[None]:
+    """Hold one of the server's search slots, from a route's worker thread, waiting in arrival order for one."""
+    limiter: anyio.CapacityLimiter = request.app.state.search_slots
+    borrower = object()
+    anyio.from_thread.run(limiter.acquire_on_behalf_of, borrower)
+    try:
+        yield
+    finally:
+        anyio.from_thread.run_sync(limiter.release_on_behalf_of, borrower)
 
 
 def recheck_gaps_after(request: Request, background: BackgroundTasks) -> None:

@@ -19,7 +19,7 @@ from search.query import MAX_QUERY_CHARS
 from search.gap_check import note_search
 from search.searcher import MAX_K, Results
 from web.auth import can_read, current_user
-from web.deps import WorkspaceDep
+from web.deps import WorkspaceDep, search_slot
 from web.i18n import language, translate
 from web.taxonomy import tag_label, taxonomy
 from web.templating import render
@@ -78,7 +78,8 @@ def api_search(
     filters: SearchFilters = Depends(search_filters),
 ):
     """Best lessons for ``q``: ``{"results": [...]}``, each item as one result line of `kb search --jsonl`."""
-    results = workspace.searcher.search(q, k=k, filters=filters)
+    with search_slot(request):
+        results = workspace.searcher.search(q, k=k, filters=filters)
     background.add_task(_log, request, workspace, q, results, k)
     # Plain JSON already: a JSONResponse spares FastAPI's walk over every value of the results.
     return JSONResponse({"weak": results.weak, "off_subject": results.off_subject, "results": [result.to_json() for result in results]})
@@ -126,7 +127,8 @@ def search_page(
     more = False
     if q.strip():
         try:
-            response = workspace.searcher.search(q, k=MAX_K, filters=filters)
+            with search_slot(request):
+                response = workspace.searcher.search(q, k=MAX_K, filters=filters)
         except BadFieldError:  # the only thing a non-empty question can get wrong is its length
             context["too_long"] = True
             return render(request, "search.html", context, status_code=422)
