@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from kb.defaults import DEFAULT_FILES, default_file
-from kb.domain import DUE_SOON_DAYS, KINDS, MAX_K, OUTCOMES, ROLES, SearchFilters, SearchResult
+from kb.domain import DUE_SOON_DAYS, KINDS, MAX_K, OUTCOMES, ROLES, SearchFilters
 from kb.errors import BadFieldError, KbError, NotFoundError
 from kb.validation import bounded_int, label, valid_unicode
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kb.accounts import Accounts
     from kb.workspace import Workspace
     from kb.writer_lock import Holder
+    from search.searcher import Results
 
 console = Console()
 err_console = Console(stderr=True)
@@ -258,10 +259,14 @@ def _search_jsonl(searcher, per_lesson: int) -> None:
         sys.stdout.flush()
 
 
-def _print_results(query: str, results: list[SearchResult]) -> None:
+def _print_results(query: str, results: Results) -> None:
     if not results:
         console.print(f"No lesson found for “{query}”.")
         return
+    if results.off_subject:
+        console.print("The nearest lesson comes from a document about something other than this base's subject: the base may not cover this question. These are the nearest lessons.", style="yellow")
+    elif results.weak:
+        console.print("None of these lessons answers the question well: the base may not cover it yet. These are the nearest lessons.", style="yellow")
     for rank, result in enumerate(results, start=1):
         title = Text(f"{rank}. {result.title}", style="bold")
         badges = [result.kind] + ([result.outcome] if result.outcome else []) + result.tags

@@ -188,6 +188,16 @@ def test_search_prints_readable_results(kb_dir):
     assert re.search(r"score \d+\.\d{4}", out)
 
 
+def test_search_says_when_no_lesson_answers_well(kb_dir):
+    data_dir, _, _ = kb_dir
+    answered = run(["search", "铁三角的分工"], data_dir)
+    assert "answers the question well" not in answered.stdout
+    weak = run(["search", "清蒸鱼要蒸几分钟"], data_dir)
+    assert weak.exit_code == 0, weak.output
+    assert "None of these lessons answers the question well" in weak.stdout
+    assert re.search(r"^1\. ", weak.stdout, re.MULTILINE)  # the nearest lessons are still shown
+
+
 def test_search_with_filters_on_the_command_line(kb_dir):
     data_dir, _, _ = kb_dir
     result = run(["search", "预算", "--kind", "review", "--outcome", "win"], data_dir)
