@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from conftest import CORPUS_DIR, DISTRACTORS
+from web_support import kb_client
 
 from kb.errors import BadFileError
 from kb.gaps import GapQueue
@@ -111,14 +113,18 @@ TRUSTED_BY_SCORES = "手沖咖啡的粉水比多少合適？"
 
 
 @pytest.fixture(scope="module")
-def coffee(tmp_path_factory):
-    """The corpus's playbooks and a coffee guide nobody filed on purpose."""
-    root = tmp_path_factory.mktemp("coffee")
-    (root / "手冲咖啡入门.md").write_text(COFFEE, encoding="utf-8")
-    workspace = Workspace(Settings(data_dir=root / "data"))
-    workspace.ingestor.ingest([CORPUS_DIR / "playbooks", root / "手冲咖啡入门.md"])
-    yield workspace
-    workspace.close()
+def coffee_client(tmp_path_factory):
+    """A server over the corpus's playbooks and a coffee guide nobody filed on purpose."""
+    corpus = tmp_path_factory.mktemp("coffee") / "corpus"
+    shutil.copytree(CORPUS_DIR / "playbooks", corpus)
+    (corpus / "手冲咖啡入门.md").write_text(COFFEE, encoding="utf-8")
+    with kb_client(Settings(data_dir=corpus.parent / "data"), corpus) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def coffee(coffee_client):
+    return coffee_client.app.state.workspace
 
 
 def test_a_question_only_an_unrelated_document_answers_is_weak(coffee):
@@ -133,6 +139,13 @@ def test_a_question_only_an_unrelated_document_answers_is_weak(coffee):
     evidence = coffee.searcher.evidence(TRUSTED_BY_SCORES)
     assert not coffee.searcher.calibration.weak(evidence.tops, evidence.off_domain)
     assert not coffee.searcher.search(ON_TOPIC[0], k=3).weak
+
+
+def test_the_search_page_says_the_nearest_lesson_is_off_the_subject(coffee_client):
+    page = coffee_client.get("/", params={"q": TRUSTED_BY_SCORES})
+    assert page.status_code == 200
+    assert "最接近的经验出自一份与销售无关的文档" in page.text
+    assert "最接近的经验出自一份与销售无关的文档" not in coffee_client.get("/", params={"q": ON_TOPIC[0]}).text
 
 
 def test_a_document_that_answers_a_gap_is_trusted_from_then_on(coffee):
