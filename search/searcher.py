@@ -78,9 +78,13 @@ class Evidence:
     off_domain: dict[str, float] = field(default_factory=dict)  # DomainCheck's margins of the query, by view
     # Each candidate lesson's document's off-subject share (where it is not zero).
     off_subject: dict[str, float] = field(default_factory=dict)
-    on_subject: bool = False  # the question is nearer to the subject's descriptions: off-subject lessons rank lower
     # Per signal, what fusion adds to each candidate's score: the cross-script gap (search/scripts.py).
     shifts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def on_subject(self) -> bool:
+        """Whether the question is nearer to the subject's descriptions (then off-subject lessons rank lower)."""
+        return self.off_domain.get("dense", 0.0) < 0
 
     def fusion_inputs(self) -> dict[str, np.ndarray]:
         return {name: scores + self.shifts[name] if name in self.shifts else scores for name, scores in self.signals.items()}
@@ -189,7 +193,6 @@ class Searcher:
         weighed = {view: vector for view, vector in query_vectors.items() if view in self.calibration.off_domain}
         off_domain = self.domain.margins(weighed) if self.domain else {}
         lessons = signals.lesson_ids[rows].tolist()
-        on_subject = off_domain.get("dense", 0.0) < 0
         shares = self.subject_shares.of_chunks(signals) if self.subject_shares else None
         off_subject = {} if shares is None else {lid: float(shares[i]) for i, lid in zip(rows, lessons) if shares[i] > 0}
         scores_at = {name: partial(signals.view_at, name, vector) for name, vector in query_vectors.items() if name in ALIGNED_VIEWS}
@@ -199,7 +202,7 @@ class Searcher:
             scores_at["dense"] = dense_scores.__getitem__
         shifts = script_gaps(mainly_cjk(query.text), signals.cjk, rows, scores_at)
         return Evidence(
-            query, terms, [ids[i] for i in rows], lessons, chosen_scores, searched_titles, tops, off_domain, off_subject, on_subject, shifts
+            query, terms, [ids[i] for i in rows], lessons, chosen_scores, searched_titles, tops, off_domain, off_subject, shifts
         )
 
     def search(self, raw_query: str, *, k: int = 10, filters: SearchFilters | None = None, per_lesson: int = 1) -> Results:

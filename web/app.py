@@ -8,6 +8,7 @@ from http import HTTPStatus
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,7 +21,7 @@ from kb.settings import Settings
 from kb.workspace import Workspace
 from kb.writer_lock import Holder
 from ingest.reviews import ReviewValidationError
-from web.deps import search_slots
+from web.deps import SEARCH_SLOTS
 from web.i18n import RememberLanguage, field_error, language
 from web.security import install_security_headers
 from web.templating import create_templates, render
@@ -35,7 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI):
         workspace = Workspace(settings)
         app.state.workspace = workspace
-        app.state.search_slots = search_slots()
+        app.state.search_slots = anyio.CapacityLimiter(SEARCH_SLOTS)  # made in the event loop, which it belongs to
         # The server is the vector store's one writer while it runs; CLI writers queue work for it.
         workspace.lock.acquire("server", on_wait=lambda holder: log.warning("waiting for %s to finish writing", _who(holder)))
         # Load the engines and the in-memory indexes, open Chroma and apply what writers queued, before the first

@@ -44,11 +44,6 @@ def get_lesson_sets(request: Request) -> LessonSets:
 SEARCH_SLOTS = os.cpu_count() or 1
 
 
-def search_slots() -> anyio.CapacityLimiter:
-    """The server's limiter of searches at once (made in the app's event loop, at start-up)."""
-    return anyio.CapacityLimiter(SEARCH_SLOTS)
-
-
 @contextmanager
 def search_slot(request: Request) -> Iterator[None]:
     """Hold one of the server's search slots, from a route's worker thread, waiting in arrival order for one."""
