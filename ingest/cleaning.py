@@ -81,6 +81,12 @@ _CALL_TO_ACTION_RE = re.compile(
     r"合作请|合作請|投稿|商务合作|商務合作|subscribe|sign up|newsletter|scan the qr|follow us|share this",
     re.IGNORECASE,
 )
+# A reprint or rights notice ("本文转载自…，如有侵权请联系删除") at an article's start or end: the page's, not the author's.
+_RIGHTS_NOTICE_RE = re.compile(
+    r"侵权|侵權|版权归|版權歸|版权所有|版權所有|转载请|轉載請|禁止转载|禁止轉載|已获授权|已獲授權|仅供(内部)?学习|僅供(內部)?學習|"
+    r"all rights reserved|reprinted with permission",
+    re.IGNORECASE,
+)
 # Promotions of the publisher's courses and events close articles; at the start such words are the author's.
 _PROMOTION_RE = re.compile(r"报名|報名|训练营|训战营|訓練營|开课|開課|名额有限|席位有限|register now|early bird", re.IGNORECASE)
 CALL_TO_ACTION_CHARS = 160
@@ -206,7 +212,9 @@ def clean_blocks(blocks: list[Block], *, title: str | None = None) -> CleanedBlo
                 continue
             skip_questions = False
             short = len(text) <= CALL_TO_ACTION_CHARS
-            if (at_start or at_end) and (_EDITOR_NOTE_RE.match(text) or (short and _CALL_TO_ACTION_RE.search(text))):
+            if (at_start or at_end) and (
+                _EDITOR_NOTE_RE.match(text) or (short and (_CALL_TO_ACTION_RE.search(text) or _RIGHTS_NOTICE_RE.search(text)))
+            ):
                 continue
             if at_end and short and _PROMOTION_RE.search(text):
                 continue

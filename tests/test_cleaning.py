@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from conftest import seed_text
 
 from ingest.cleaning import CleanedBlocks, clean_blocks, clean_inline, split_flattened
@@ -385,19 +387,26 @@ def test_reader_prompt_and_its_questions_at_the_start_are_dropped():
     assert kept == ARTICLE
 
 
-def test_calls_to_action_and_editor_notes_at_either_end_are_dropped_but_not_in_the_middle():
-    middle = "客户说要先扫码登记才能进会场,我们提前准备了名单,这让客户印象很深。"
-    blocks = [
-        Paragraph("编者按:本文根据作者在年会上的分享整理。"),
-        Paragraph(ARTICLE[0]),
-        Paragraph(middle),
-        Paragraph(ARTICLE[1]),
-        Paragraph(ARTICLE[2]),
-        Paragraph("长按识别下方二维码,关注我们,获取更多销售干货。"),
-        Paragraph("下期训练营火热报名中,名额有限。"),
-    ]
+@pytest.mark.parametrize(
+    "opening, middle, closing",
+    [
+        (
+            ["编者按:本文根据作者在年会上的分享整理。"],
+            "客户说要先扫码登记才能进会场,我们提前准备了名单,这让客户印象很深。",
+            ["长按识别下方二维码,关注我们,获取更多销售干货。", "下期训练营火热报名中,名额有限。"],
+        ),
+        (
+            ["本文轉載自作者個人部落格「B2B業務筆記」,僅供內部學習參考,如有侵權請聯繫刪除。"],
+            "客户担心侵权风险,我们请法务逐条解释了授权范围,这一步拉近了距离。",
+            ["声明:本文来源于网络,版权归原作者所有。"],
+        ),
+    ],
+    ids=["calls to action and editor notes", "reprint and rights notices"],
+)
+def test_page_notices_at_either_end_are_dropped_but_not_in_the_middle(opening, middle, closing):
+    texts = [*opening, ARTICLE[0], middle, ARTICLE[1], ARTICLE[2], *closing]
 
-    kept = [block.text for block in clean_blocks(blocks).blocks]
+    kept = [block.text for block in clean_blocks([Paragraph(text) for text in texts]).blocks]
 
     assert kept == [ARTICLE[0], middle, ARTICLE[1], ARTICLE[2]]
 
