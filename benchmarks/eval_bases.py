@@ -1,7 +1,7 @@
-"""Score every gold and off-topic set on five bases: the seeds alone, the seeds with corpus/, the seeds mixed with
-unrelated documents (tests/eval/distractors/), all three together, and the seeds with tests/eval/fresh/ (documents
-written after every calibration, with unrelated ones among them, and never used for tuning). One JSON line per
-(base, set).
+"""Score every gold and off-topic set on six bases: the seeds alone, the seeds with corpus/, the seeds mixed with
+unrelated documents (tests/eval/distractors/), all three together, and the seeds with tests/eval/fresh/ or with
+tests/eval/fresh2/ (documents written after every calibration, with unrelated ones among them, and never used for
+tuning; fresh2's longer and noisier, written without running kb). One JSON line per (base, set).
 
     python benchmarks/eval_bases.py WORK_DIR [--shared ../shared]
 
@@ -28,26 +28,31 @@ def main() -> None:
     args = parser.parse_args()
     evals, seeds = args.shared / "eval", args.shared / "seeds"
     own = REPO / "tests" / "eval"
-    fresh = own / "fresh"
+    fresh, fresh2 = own / "fresh", own / "fresh2"
     bases = {
         "seeds": [seeds],
         "seeds+corpus": [seeds, REPO / "corpus"],
         "seeds+distractors": [seeds, own / "distractors"],
         "mixed": [seeds, REPO / "corpus", own / "distractors"],
         "seeds+fresh": [seeds, fresh / "docs"],
+        "seeds+fresh2": [seeds, fresh2 / "docs"],
     }
     gold = {"dev": evals / "dev.jsonl", "dev-more": evals / "dev-more.jsonl"}
-    corpus_gold = {"corpus-gold": own / "corpus-gold.jsonl", "corpus-more": own / "corpus-more.jsonl"}
-    fresh_gold = {"fresh-gold": fresh / "fresh-gold.jsonl"}
-    fresh_offtopic = {"offtopic-fresh": fresh / "offtopic-fresh.jsonl"}
+    # The folders with their own sets: (gold sets, off-topic sets) scored on every base that holds the folder.
+    own_sets = {
+        REPO / "corpus": ({"corpus-gold": own / "corpus-gold.jsonl", "corpus-more": own / "corpus-more.jsonl"}, {}),
+        fresh / "docs": ({"fresh-gold": fresh / "fresh-gold.jsonl"}, {"offtopic-fresh": fresh / "offtopic-fresh.jsonl"}),
+        fresh2 / "docs": ({"fresh2-gold": fresh2 / "fresh2-gold.jsonl"}, {"offtopic-fresh2": fresh2 / "offtopic-fresh2.jsonl"}),
+    }
     offtopic = {"offtopic-dev": evals / "offtopic-dev.jsonl", "offtopic-more": own / "offtopic-more.jsonl"}
+
     rows = []
     for base, folders in bases.items():
         data = args.work_dir / base
         if not (data / "catalog.sqlite").is_file():
             subprocess.run([*KB, "--data-dir", str(data), "ingest", *map(str, folders)], check=True, stdout=subprocess.DEVNULL)
         command = " ".join([*KB, "--data-dir", str(data), "search", "--jsonl"])
-        sets = {**gold, **(corpus_gold if REPO / "corpus" in folders else {}), **(fresh_gold if fresh / "docs" in folders else {})}
+        sets = {**gold, **{name: path for folder in folders for name, path in own_sets.get(folder, ({}, {}))[0].items()}}
         for name, path in sets.items():
             out = subprocess.run([sys.executable, str(evals / "score.py"), str(path), "--cmd", command, "--json"], capture_output=True, text=True, check=True)
             summary = json.loads(out.stdout.strip().splitlines()[-1])
@@ -55,7 +60,8 @@ def main() -> None:
             print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
         on_topic = data.with_name(f"{base}.on-topic.jsonl")  # every gold question of this base: false alarms
         on_topic.write_text("".join(path.read_text(encoding="utf-8") for path in sets.values()), encoding="utf-8")
-        for name, path in {**offtopic, **(fresh_offtopic if fresh / "docs" in folders else {})}.items():
+        off_sets = {**offtopic, **{name: path for folder in folders for name, path in own_sets.get(folder, ({}, {}))[1].items()}}
+        for name, path in off_sets.items():
             out = subprocess.run(
                 [sys.executable, str(evals / "weak.py"), str(on_topic), str(path), "--cmd", command, "--json"],
                 capture_output=True, text=True, check=True,
