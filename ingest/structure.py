@@ -3,7 +3,8 @@
 Markdown, HTML and .docx bring their headings; plain text and PDF need them found in the
 patterns Chinese articles use: ``01 .标题``, ``1.标题``, ``一、``, ``（一）``, ``①``, banners such as
 ``▼标题▼`` and short stand-alone lines without closing punctuation. Levels follow the order in
-which marker styles first appear; a numbering that restarts at one inside a section nests.
+which marker styles first appear; a numbering that restarts at one inside a section nests. Numbered paragraphs
+in a row that a line ending in a colon introduces, or that have no text of their own, are a list, not headings.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ CLOSERS = "”’」』》）)】\"'"
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 _MARKERS: list[tuple[str, re.Pattern[str]]] = [
-    ("chapter", re.compile(r"^第([一二三四五六七八九十\d]{1,3})[章节部分篇讲]\s*[、:：.．]?\s*")),
+    ("chapter", re.compile(r"^第([一二三四五六七八九十\d]{1,3})(?:部分|[章节部篇讲])\s*[、:：.．]?\s*")),
     ("decimal", re.compile(r"^(\d{1,2})\s*[.．、]\s*(?=[^\d\s])")),
     ("cjk", re.compile(r"^([一二三四五六七八九十]{1,3})\s*[、.．]\s*")),
     ("paren-cjk", re.compile(r"^[（(]([一二三四五六七八九十]{1,3})[）)]\s*")),
@@ -88,8 +89,10 @@ def _tree_from_patterns(blocks: list[Block], title: str | None) -> Section:
     root = Section(title=title, level=0, heading_path=())
     stack: list[_Open] = []
     style_rank: dict[str, int] = {}
-    for index, block in enumerate(blocks):
-        match = detect_heading(block, blocks[index - 1] if index else None, blocks[index + 1] if index + 1 < len(blocks) else None)
+    matches = [detect_heading(block, blocks[i - 1] if i else None, blocks[i + 1] if i + 1 < len(blocks) else None) for i, block in enumerate(blocks)]
+    for index in _list_items(blocks, matches):
+        matches[index] = None
+    for block, match in zip(blocks, matches):
         if match is None:
             (stack[-1].section if stack else root).blocks.append(block)
             continue
@@ -102,6 +105,33 @@ def _tree_from_patterns(blocks: list[Block], title: str | None) -> Section:
         if match.rest:
             section.blocks.append(Paragraph(match.rest))
     return root
+
+
+def _list_items(blocks: list[Block], matches: list[HeadingMatch | None]) -> set[int]:
+    """Positions of numbered paragraphs that are the items of a list rather than headings: runs of one numbering's
+    consecutive numbers, one paragraph each, that a line ending in a colon introduces or whose items (but the
+    last) have no text besides the heading: as headings, those would be sections without a body."""
+    items: set[int] = set()
+    start = 0
+    while start < len(blocks):
+        first = matches[start]
+        run = [first] if first is not None else []
+        while run and start + len(run) < len(blocks):
+            following = matches[start + len(run)]
+            if following is None or not _follows(run[-1].style, run[-1].number, following):
+                break
+            run.append(following)
+        before = blocks[start - 1] if start else None
+        introduced = isinstance(before, Paragraph) and before.text.rstrip().endswith((":", "："))
+        if len(run) >= 2 and (introduced or any(not match.rest for match in run[:-1])):
+            items.update(range(start, start + len(run)))
+        start += max(len(run), 1)
+    return items
+
+
+def _follows(style: str, number: int | None, match: HeadingMatch) -> bool:
+    """Whether ``match`` is the next number of the numbering of ``style`` (its "+label" variant alike)."""
+    return number is not None and _numbering(style) == _numbering(match.style) and match.number == number + 1
 
 
 def _place(stack: list[_Open], match: HeadingMatch) -> None:
@@ -117,7 +147,18 @@ def _place(stack: list[_Open], match: HeadingMatch) -> None:
             continue
         del stack[depth:]
         return
+    # A terse label ("（1）目标。…") and a longer one ("（2）关系地图只写了自己认识的人。…") that continue one
+    # numbering are items of one list, whichever of the two styles each got.
+    for depth in range(len(stack) - 1, -1, -1):
+        if _follows(stack[depth].style, stack[depth].number, match):
+            del stack[depth:]
+            return
     # A style not open yet nests under the current section.
+
+
+def _numbering(style: str) -> str:
+    """The marker style without its "+label" variant."""
+    return style.removesuffix("+label")
 
 
 def detect_heading(block: Block, previous: Block | None, following: Block | None) -> HeadingMatch | None:

@@ -80,20 +80,21 @@ def test_seed_000_intro_stays_in_the_preamble():
     assert body_texts(root)[0] == first_line.strip()
 
 
-def test_seed_002_has_three_top_sections_and_two_nested_under_the_second():
+def test_seed_002_has_three_top_sections_and_keeps_the_points_a_colon_introduces_in_the_second():
     root = seed_tree("002")
     top = root.children
     assert len(top) == 3
     assert top[0].title.startswith("我們發現高價值客戶")
     assert top[1].title == "在最優秀的客戶身上,投放最優秀的資源,以發揮最大的價值"
     assert top[2].title == "客戶關系非一朝一夕之功"
-    assert top[0].children == [] and top[2].children == []
-    nested = top[1].children
-    assert titles(nested) == ["價值評價要素", "價值評價周期"]
-    assert nested[0].heading_path == (top[1].title, "價值評價要素")
+    assert all(section.children == [] for section in top)
     # A heading run into its paragraph keeps the rest of the paragraph as the section's text.
-    assert body_texts(nested[0])[0].startswith("大多數企業")
     assert body_texts(top[1])[0].startswith("所以你會發現")
+    # "…有兩個方面需要重點關注:" lists two points; the paragraphs after them are the section's again.
+    texts = body_texts(top[1])
+    first = next(i for i, text in enumerate(texts) if text.startswith("一、價值評價要素"))
+    assert texts[first - 1].endswith(":") and texts[first + 1].startswith("二、價值評價周期")
+    assert len(texts) > first + 2
     assert root.blocks, "the opening paragraph stays in the preamble"
 
 
@@ -162,6 +163,42 @@ def test_chapters_contain_cjk_numbered_sections():
     assert titles(root.children[0].children) == ["选择标准", "选择流程"]
     assert titles(root.children[1].children) == ["日常拜访"]
     assert root.children[1].children[0].heading_path == ("客户经营", "日常拜访")
+
+
+def test_parts_are_chapters():
+    root = build_sections(paragraphs("第一部分 客户选择", BODY, "第二部分:客户经营", BODY), structured=False)
+    assert titles(root.children) == ["客户选择", "客户经营"]
+
+
+def test_numbered_lines_without_text_of_their_own_are_a_list_not_sections():
+    items = ("（1）营业执照副本", "（2）法人身份证复印件", "（3）近三年财务报表")
+    steps = ("1.鱼身两面各划三刀,抹盐腌十分钟", "2.水开后放鱼,大火蒸八分钟", "3.淋上豉油,浇一勺热油")
+    root = build_sections(paragraphs("一、投标准备", BODY, *items, BODY, "二、清蒸鱼", *steps, BODY), structured=False)
+    assert titles(root.children) == ["投标准备", "清蒸鱼"]
+    assert all(section.children == [] for section in root.children)
+    assert body_texts(root.children[0]) == [BODY, *items, BODY]
+    assert body_texts(root.children[1]) == [*steps, BODY]
+
+
+def test_numbered_items_that_a_colon_introduces_are_a_list():
+    items = ("（一）价值评价要素。不只看经济价值,也看品牌贡献。", "（二）价值评价周期。不能只看当年的贡献。")
+    root = build_sections(paragraphs("一、客户选择", BODY, "评价客户价值要看两个方面:", *items, BODY), structured=False)
+    assert titles(root.children) == ["客户选择"] and root.children[0].children == []
+    assert body_texts(root.children[0]) == [BODY, "评价客户价值要看两个方面:", *items, BODY]
+
+
+def test_terse_and_longer_labels_of_one_numbering_are_siblings():
+    root = build_sections(
+        paragraphs(
+            "一、常见错误",
+            BODY,
+            "（1）目标只有一个数字。写了一个总数,却说不清它来自哪些项目。",
+            "（2）关系地图只写了自己认识的人。真正的决策者不在图上。",
+            "（3）没有风险。竞品动向和预算变化都没有预案。",
+        ),
+        structured=False,
+    )
+    assert titles(root.children[0].children) == ["目标只有一个数字", "关系地图只写了自己认识的人", "没有风险"]
 
 
 def test_decimal_heading_versus_decimal_number():
