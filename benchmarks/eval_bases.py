@@ -1,7 +1,7 @@
-"""Score every gold and off-topic set on six bases: the seeds alone, the seeds with corpus/, the seeds mixed with
-unrelated documents (tests/eval/distractors/), all three together, and the seeds with tests/eval/fresh/ or with
-tests/eval/fresh2/ (documents written after every calibration, with unrelated ones among them, and never used for
-tuning; fresh2's longer and noisier, written without running kb). One JSON line per (base, set).
+"""Score every gold and off-topic set on seven bases: the seeds alone, the seeds with corpus/, the seeds mixed with
+unrelated documents (tests/eval/distractors/), all three together, and the seeds with each of tests/eval/fresh/,
+fresh2/ and fresh3/ (documents written after every calibration, with unrelated ones among them, and never used for
+tuning; fresh2's and fresh3's longer and partly scraped, written without running kb). One JSON line per (base, set).
 
     python benchmarks/eval_bases.py WORK_DIR [--shared ../shared]
 
@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     evals, seeds = args.shared / "eval", args.shared / "seeds"
     own = REPO / "tests" / "eval"
-    fresh, fresh2 = own / "fresh", own / "fresh2"
+    fresh, fresh2, fresh3 = own / "fresh", own / "fresh2", own / "fresh3"
     bases = {
         "seeds": [seeds],
         "seeds+corpus": [seeds, REPO / "corpus"],
@@ -36,6 +36,7 @@ def main() -> None:
         "mixed": [seeds, REPO / "corpus", own / "distractors"],
         "seeds+fresh": [seeds, fresh / "docs"],
         "seeds+fresh2": [seeds, fresh2 / "docs"],
+        "seeds+fresh3": [seeds, fresh3 / "docs"],
     }
     gold = {"dev": evals / "dev.jsonl", "dev-more": evals / "dev-more.jsonl"}
     # The folders with their own sets: (gold sets, off-topic sets) scored on every base that holds the folder.
@@ -43,6 +44,7 @@ def main() -> None:
         REPO / "corpus": ({"corpus-gold": own / "corpus-gold.jsonl", "corpus-more": own / "corpus-more.jsonl"}, {}),
         fresh / "docs": ({"fresh-gold": fresh / "fresh-gold.jsonl"}, {"offtopic-fresh": fresh / "offtopic-fresh.jsonl"}),
         fresh2 / "docs": ({"fresh2-gold": fresh2 / "fresh2-gold.jsonl"}, {"offtopic-fresh2": fresh2 / "offtopic-fresh2.jsonl"}),
+        fresh3 / "docs": ({"fresh3-gold": fresh3 / "fresh3-gold.jsonl"}, {"offtopic-fresh3": fresh3 / "offtopic-fresh3.jsonl"}),
     }
     offtopic = {"offtopic-dev": evals / "offtopic-dev.jsonl", "offtopic-more": own / "offtopic-more.jsonl"}
 
