@@ -28,48 +28,42 @@ def main() -> None:
     args = parser.parse_args()
     evals, seeds = args.shared / "eval", args.shared / "seeds"
     own = REPO / "tests" / "eval"
-    fresh, fresh2, fresh3 = own / "fresh", own / "fresh2", own / "fresh3"
     bases = {
         "seeds": [seeds],
         "seeds+corpus": [seeds, REPO / "corpus"],
         "seeds+distractors": [seeds, own / "distractors"],
         "mixed": [seeds, REPO / "corpus", own / "distractors"],
-        "seeds+fresh": [seeds, fresh / "docs"],
-        "seeds+fresh2": [seeds, fresh2 / "docs"],
-        "seeds+fresh3": [seeds, fresh3 / "docs"],
     }
     gold = {"dev": evals / "dev.jsonl", "dev-more": evals / "dev-more.jsonl"}
-    # The folders with their own sets: (gold sets, off-topic sets) scored on every base that holds the folder.
-    own_sets = {
-        REPO / "corpus": ({"corpus-gold": own / "corpus-gold.jsonl", "corpus-more": own / "corpus-more.jsonl"}, {}),
-        fresh / "docs": ({"fresh-gold": fresh / "fresh-gold.jsonl"}, {"offtopic-fresh": fresh / "offtopic-fresh.jsonl"}),
-        fresh2 / "docs": ({"fresh2-gold": fresh2 / "fresh2-gold.jsonl"}, {"offtopic-fresh2": fresh2 / "offtopic-fresh2.jsonl"}),
-        fresh3 / "docs": ({"fresh3-gold": fresh3 / "fresh3-gold.jsonl"}, {"offtopic-fresh3": fresh3 / "offtopic-fresh3.jsonl"}),
-    }
     offtopic = {"offtopic-dev": evals / "offtopic-dev.jsonl", "offtopic-more": own / "offtopic-more.jsonl"}
+    # The folders with their own sets: (gold sets, off-topic sets), scored on every base that holds the folder.
+    own_sets = {REPO / "corpus": ({"corpus-gold": own / "corpus-gold.jsonl", "corpus-more": own / "corpus-more.jsonl"}, {})}
+    for unseen in ("fresh", "fresh2", "fresh3"):
+        folder = own / unseen
+        bases[f"seeds+{unseen}"] = [seeds, folder / "docs"]
+        own_sets[folder / "docs"] = (
+            {f"{unseen}-gold": folder / f"{unseen}-gold.jsonl"},
+            {f"offtopic-{unseen}": folder / f"offtopic-{unseen}.jsonl"},
+        )
 
-    rows = []
     for base, folders in bases.items():
         data = args.work_dir / base
         if not (data / "catalog.sqlite").is_file():
             subprocess.run([*KB, "--data-dir", str(data), "ingest", *map(str, folders)], check=True, stdout=subprocess.DEVNULL)
         command = " ".join([*KB, "--data-dir", str(data), "search", "--jsonl"])
-        sets = {**gold, **{name: path for folder in folders for name, path in own_sets.get(folder, ({}, {}))[0].items()}}
-        for name, path in sets.items():
-            out = subprocess.run([sys.executable, str(evals / "score.py"), str(path), "--cmd", command, "--json"], capture_output=True, text=True, check=True)
-            summary = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append({"base": base, "set": name, **summary})
-            print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
+        held = [own_sets[folder] for folder in folders if folder in own_sets]
+        sets = {**gold, **{name: path for gold_sets, _ in held for name, path in gold_sets.items()}}
         on_topic = data.with_name(f"{base}.on-topic.jsonl")  # every gold question of this base: false alarms
         on_topic.write_text("".join(path.read_text(encoding="utf-8") for path in sets.values()), encoding="utf-8")
-        off_sets = {**offtopic, **{name: path for folder in folders for name, path in own_sets.get(folder, ({}, {}))[1].items()}}
-        for name, path in off_sets.items():
+        off_sets = {**offtopic, **{name: path for _, off in held for name, path in off.items()}}
+        scored = [("score.py", name, [str(path)]) for name, path in sets.items()]
+        scored += [("weak.py", name, [str(on_topic), str(path)]) for name, path in off_sets.items()]
+        for scorer, name, inputs in scored:
             out = subprocess.run(
-                [sys.executable, str(evals / "weak.py"), str(on_topic), str(path), "--cmd", command, "--json"],
-                capture_output=True, text=True, check=True,
+                [sys.executable, str(evals / scorer), *inputs, "--cmd", command, "--json"], capture_output=True, text=True, check=True
             )
-            rows.append({"base": base, "set": name, **json.loads(out.stdout.strip().splitlines()[-1])})
-            print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
+            row = {"base": base, "set": name, **json.loads(out.stdout.strip().splitlines()[-1])}
+            print(json.dumps(row, ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":
